@@ -1,0 +1,34 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test check bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Until the webhook server lands, the main job validates the shipped matrix,
+# runs its own test cases and evaluates a real Jira payload against it.
+run: install
+	$(BIN)/escalator check rules/
+	$(BIN)/escalator test rules/
+	$(BIN)/escalator eval --platform jira tests/fixtures/jira/mattermost__webhook-issue-created.json
+
+test: install
+	$(BIN)/pytest -q
+
+check: install
+	$(BIN)/escalator check rules/
+
+bench: install
+	$(BIN)/python bench/engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
