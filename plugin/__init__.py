@@ -1,0 +1,1 @@
+"""Escalator: an executable customer escalation matrix for Jira and Zendesk."""

@@ -1,0 +1,1 @@
+"""The domain core: tickets, the matrix, decisions. Standard library only."""

@@ -1,0 +1,192 @@
+"""Turn the rules that matched an event into one decision, and say why.
+
+Escalation only goes up on its own: severity and level are the most severe of what the
+ticket already has and what matched; lowering them is a human's call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .conditions import fields_in
+from .fields import FIELDS
+from .matrix import Matrix, Rule, TimerSpec
+from .ticket import EventKind, TicketEvent, TicketState
+
+_TRACE_VALUE_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One rule that matched, the field values it matched on, and what it decided."""
+    rule: str
+    kind: str
+    category: str = ""
+    values: tuple[tuple[str, str], ...] = ()
+    decided: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Notification:
+    situation: str
+    channel: str
+    template: str
+    recipients: tuple[str, ...]
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Decision:
+    severity: str
+    level: str
+    owner: str
+    assignee: str
+    priority: str
+    labels: tuple[str, ...] = ()
+    start_timers: tuple[TimerSpec, ...] = ()
+    stop_timers: tuple[str, ...] = ()
+    notifications: tuple[Notification, ...] = ()
+    trace: tuple[Fired, ...] = ()
+    reasons: dict = field(default_factory=dict, compare=False)   # decided field -> why
+
+    @property
+    def matched(self) -> tuple[str, ...]:
+        return tuple(f.rule for f in self.trace)
+
+    def as_dict(self) -> dict:
+        return {
+            "severity": self.severity, "level": self.level, "owner": self.owner,
+            "assignee": self.assignee, "priority": self.priority, "labels": list(self.labels),
+            "start_timers": [{"name": t.name, "seconds": int(t.duration.total_seconds()),
+                              "calendar": t.calendar, "recurring": t.recurring} for t in self.start_timers],
+            "stop_timers": list(self.stop_timers),
+            "notifications": [{"situation": n.situation, "channel": n.channel, "template": n.template,
+                               "recipients": list(n.recipients), "sensitive": n.sensitive}
+                              for n in self.notifications],
+            "reasons": dict(self.reasons),
+            "trace": [{"rule": f.rule, "kind": f.kind, "category": f.category,
+                       "values": dict(f.values), "decided": list(f.decided)} for f in self.trace],
+        }
+
+
+def decide(matrix: Matrix, event: TicketEvent, state: TicketState, matched: Sequence[Rule]) -> Decision:
+    """The decision for `event` given the rules that matched it, in matrix order."""
+    reasons: dict[str, str] = {}
+    severity = _pick_severity(matrix, event, state, matched, reasons)
+    level = _pick_level(matrix, state, matched, reasons)
+    owner = _pick_owner(matrix, event, state, level, matched, reasons)
+    party = matrix.parties.get(owner)
+    decision = Decision(
+        severity=severity,
+        level=level,
+        owner=owner,
+        assignee=party.assignee_for(event.platform) if party else "",
+        priority=matrix.severity(severity).platform_priority.get(event.platform, "") if severity else "",
+        labels=tuple(dict.fromkeys(lb for r in matched for lb in r.then.labels)),
+        start_timers=_timers_to_start(matrix, state, severity, matched),
+        stop_timers=_timers_to_stop(matrix, state, severity, matched),
+        notifications=_notifications(matrix, event, state, level),
+        trace=tuple(_fired(r, event, state, reasons) for r in matched),
+        reasons=reasons,
+    )
+    return decision
+
+
+def _most_severe(candidates: Iterable[tuple[int, str, str]], reasons: dict, key: str) -> str:
+    """Pick the lowest rank; on a tie the earliest candidate (current state, then matrix order)."""
+    best = min(candidates, key=lambda c: c[0], default=None)
+    if best is None:
+        return ""
+    reasons[key] = best[2]
+    return best[1]
+
+
+def _pick_severity(matrix, event, state, matched, reasons) -> str:
+    rank = {s.name: s.rank for s in matrix.severities}
+    candidates = []
+    if state.severity in rank:
+        candidates.append((rank[state.severity], state.severity, "current"))
+    candidates += [(rank[r.then.severity], r.then.severity, f"rule:{r.name}")
+                   for r in matched if r.then.severity]
+    from_priority = matrix.severity_for_priority(event.platform, event.priority)
+    if from_priority:
+        candidates.append((rank[from_priority], from_priority, f"priority:{event.priority}"))
+    if not candidates and matrix.default_severity:
+        candidates.append((rank[matrix.default_severity], matrix.default_severity, "default"))
+    return _most_severe(candidates, reasons, "severity")
+
+
+def _pick_level(matrix, state, matched, reasons) -> str:
+    rank = {lv.id: lv.rank for lv in matrix.levels}
+    # Higher level wins, so rank is negated for the shared "lowest wins" picker.
+    candidates = []
+    if state.level in rank:
+        candidates.append((-rank[state.level], state.level, "current"))
+    candidates += [(-rank[r.then.level], r.then.level, f"rule:{r.name}") for r in matched if r.then.level]
+    if not candidates:
+        candidates.append((-rank[matrix.default_level], matrix.default_level, "default"))
+    return _most_severe(candidates, reasons, "level")
+
+
+def _pick_owner(matrix, event, state, level, matched, reasons) -> str:
+    # Exceptions come first in matrix.rules, so an exception's owner beats a trigger's.
+    explicit = next((r for r in matched if r.then.owner), None)
+    if explicit:
+        reasons["owner"] = f"rule:{explicit.name}"
+        return explicit.then.owner
+    if state.owner and state.level == level:
+        reasons["owner"] = "current"
+        return state.owner
+    rule = matrix.level(level).owner
+    if rule is None:
+        reasons["owner"] = "unowned"
+        return ""
+    if rule.by:
+        value = FIELDS[rule.by].read(event, state)
+        chosen = rule.choices.get(str(value or "").strip().casefold())
+        if chosen:
+            reasons["owner"] = f"level:{level} by {rule.by}={value}"
+            return chosen
+    reasons["owner"] = f"level:{level}"
+    return rule.default
+
+
+def _timers_to_start(matrix, state, severity, matched) -> tuple[TimerSpec, ...]:
+    timers: list[TimerSpec] = []
+    if severity != state.severity and severity in matrix.timers:
+        timers += matrix.timers[severity].timers
+    timers += [t for r in matched for t in r.then.add_timers]
+    return tuple({t.name: t for t in timers}.values())
+
+
+def _timers_to_stop(matrix, state, severity, matched) -> tuple[str, ...]:
+    stops = [name for r in matched if r.kind == "stop" for name in r.stops]
+    if state.severity and severity != state.severity and state.severity in matrix.timers:
+        # Re-armed under the new severity's durations.
+        stops += [t.name for t in matrix.timers[state.severity].timers]
+    return tuple(dict.fromkeys(stops))
+
+
+def _notifications(matrix, event, state, level) -> tuple[Notification, ...]:
+    if event.kind in (EventKind.RESOLVED,):
+        situation = "resolved"
+    elif level != state.level:
+        situation = "escalated"
+    elif event.kind == EventKind.COMMUNICATION_STALLED:
+        situation = "stalled"
+    else:
+        return ()
+    return tuple(Notification(situation, c.channel, c.template, c.notify, c.sensitive)
+                 for c in matrix.communications if c.level == level and c.on == situation)
+
+
+def _fired(rule: Rule, event: TicketEvent, state: TicketState, reasons: dict) -> Fired:
+    values = []
+    for name in fields_in(rule.when):
+        value = FIELDS[name].read(event, state)
+        if isinstance(value, (list, tuple)):
+            value = ", ".join(map(str, value))
+        text = "" if value is None else str(value)
+        values.append((name, text if len(text) <= _TRACE_VALUE_LIMIT else text[:_TRACE_VALUE_LIMIT] + "…"))
+    decided = tuple(k for k, why in reasons.items() if why == f"rule:{rule.name}")
+    return Fired(rule.name, rule.kind, rule.category, tuple(values), decided)

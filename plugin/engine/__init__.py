@@ -1,0 +1,46 @@
+"""Evaluate ticket events against a matrix with a chosen rule backend.
+
+Both backends answer one question, which rules match this event; turning matches into a
+decision is the domain's job (`domain.decision.decide`), so the backends cannot drift apart
+on anything but matching, and the differential test checks exactly that.
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from ..domain.decision import Decision, decide
+from ..domain.errors import EscalatorError
+from ..domain.fieldmap import apply_field_map
+from ..domain.matrix import Matrix, Rule
+from ..domain.ticket import TicketEvent, TicketState
+
+BACKENDS = ("durable", "python")
+
+
+class Backend(Protocol):
+    def matching(self, event: TicketEvent, state: TicketState) -> Sequence[Rule]:
+        """The rules whose condition holds, in matrix order."""
+
+
+class Evaluator:
+    """A matrix compiled for one backend; `evaluate` is all the service needs."""
+
+    def __init__(self, matrix: Matrix, backend: str = "durable"):
+        self.matrix = matrix
+        self.backend_name = backend
+        self.backend = _compile(matrix, backend)
+
+    def evaluate(self, event: TicketEvent, state: TicketState | None = None) -> Decision:
+        state = state or TicketState()
+        event = apply_field_map(event, self.matrix.field_sources)
+        return decide(self.matrix, event, state, self.backend.matching(event, state))
+
+
+def _compile(matrix: Matrix, backend: str) -> Backend:
+    if backend == "python":
+        from .python import PythonBackend
+        return PythonBackend(matrix)
+    if backend == "durable":
+        from .durable import DurableBackend
+        return DurableBackend(matrix)
+    raise EscalatorError(f"unknown engine {backend!r}; set ESCALATOR_ENGINE to one of: {', '.join(BACKENDS)}")

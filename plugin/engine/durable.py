@@ -1,0 +1,216 @@
+"""The matrix compiled to durable_rules rulesets. The only module that imports durable_rules.
+
+It respects what `reference/durable-rules-notes.md` measured:
+- one Host per process, created lazily after fork, with its background threads disabled;
+- evaluation is stateless: each event is asserted as a fact with an explicit id under one
+  session and retracted afterwards, so no session slots or memory accumulate per ticket;
+- text patterns are matched with Python's `re` and posted as booleans, because `$mt` misses
+  matches with alternation; lists are trimmed to the values the matrix mentions and only the
+  fields the matrix tests are posted, which keeps every message far below 255 properties;
+- rules are split into rulesets of at most RULES_PER_RULESET, below the sizes that fail to compile;
+- fired rules are read from the engine's action queue directly instead of running a Python
+  callback per rule (the dominant cost), so actions do no I/O at all: they only name the rule.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import re
+import threading
+
+import durable_rules_engine
+from durable import engine as durable_engine
+
+from ..domain.conditions import All, Any, Condition, Not, Test, fields_in, tests_in
+from ..domain.errors import EscalatorError, Problem
+from ..domain.fields import LIST, FIELDS, read_facts
+from ..domain.matrix import Matrix
+
+RULES_PER_RULESET = 100
+MAX_PROPERTIES = 250
+MAX_RULES = 2000
+_SESSION = "escalator"
+_NOT_HANDLED = 1
+
+
+class _QuietHost(durable_engine.Host):
+    """A Host without the dispatch threads: we run every action synchronously."""
+
+    def _run(self):
+        pass
+
+
+_host_lock = threading.Lock()
+_host: tuple[int, _QuietHost] | None = None
+_ruleset_numbers = itertools.count()
+
+
+def _process_host() -> _QuietHost:
+    """The one Host of this process; a new one after fork, since threads do not survive it."""
+    global _host
+    with _host_lock:
+        if _host is None or _host[0] != os.getpid():
+            _host = (os.getpid(), _QuietHost())
+        return _host[1]
+
+
+class EngineLimitError(EscalatorError):
+    """The matrix is past what durable_rules can compile; `problems` says what to change."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(map(str, problems)))
+
+
+def limit_problems(matrix: Matrix) -> list[Problem]:
+    """What in this matrix durable_rules cannot take, each with the way out."""
+    layout = _Layout(matrix)
+    problems = []
+    if len(matrix.rules) > MAX_RULES:
+        problems.append(Problem(
+            f"{len(matrix.rules)} rules exceed the durable engine's limit of {MAX_RULES}",
+            fix="merge triggers that share an outcome, or run with ESCALATOR_ENGINE=python"))
+    if layout.property_count > MAX_PROPERTIES:
+        problems.append(Problem(
+            f"the matrix tests {layout.property_count} distinct fields and patterns; durable_rules "
+            f"accepts at most {MAX_PROPERTIES} per event",
+            fix="combine text patterns into fewer `matches` tests, or run with ESCALATOR_ENGINE=python"))
+    return problems
+
+
+class _Layout:
+    """How matrix fields map onto durable message properties."""
+
+    def __init__(self, matrix: Matrix):
+        tests = [t for rule in matrix.rules for t in tests_in(rule.when)]
+        self.fields = list(dict.fromkeys(f for rule in matrix.rules for f in fields_in(rule.when)))
+        self.patterns = {}
+        for t in tests:
+            if t.op == "matches":
+                self.patterns.setdefault((t.field, t.value), f"rx{len(self.patterns)}")
+        self.compiled_patterns = [(f, re.compile(p), name) for (f, p), name in self.patterns.items()]
+        self.list_values: dict[str, set] = {}
+        for t in tests:
+            if t.op in ("contains", "contains_any"):
+                values = t.value if t.op == "contains_any" else (t.value,)
+                self.list_values.setdefault(t.field, set()).update(values)
+        self.existence = list(dict.fromkeys(t.field for t in tests if t.op == "exists"))
+        self.scalars = [f for f in self.fields if FIELDS[f].kind != LIST and
+                        any(t.field == f and t.op not in ("matches", "exists") for t in tests)]
+
+    @property
+    def property_count(self) -> int:
+        return len(self.scalars) + len(self.list_values) + len(self.patterns) + len(self.existence) + 1
+
+    def message(self, event, state, message_id: int) -> dict:
+        facts, raw = read_facts(self.fields, event, state)
+        message = {"id": message_id, "sid": _SESSION}
+        for f in self.scalars:
+            if f in facts:
+                message[prop(f)] = facts[f]
+        for f, wanted in self.list_values.items():
+            present = [v for v in facts.get(f, ()) if v in wanted]
+            if present:
+                message[prop(f)] = present
+        for f in self.existence:
+            message["has_" + prop(f)] = f in facts
+        for f, pattern, name in self.compiled_patterns:
+            message[name] = f in raw and pattern.search(raw[f]) is not None
+        return message
+
+
+def prop(field: str) -> str:
+    return re.sub(r"\W", "_", field)
+
+
+class DurableBackend:
+    def __init__(self, matrix: Matrix):
+        problems = limit_problems(matrix)
+        if problems:
+            raise EngineLimitError(problems)
+        self.rules = matrix.rules
+        self.layout = _Layout(matrix)
+        self.host = _process_host()
+        self._lock = threading.Lock()
+        self._ids = itertools.count()
+        self.handles = [self._register(chunk_start) for chunk_start in range(0, len(self.rules), RULES_PER_RULESET)]
+
+    def _register(self, start: int) -> int:
+        definition = {f"r{i}": {"all": [{"m": self.compile(self.rules[i].when)}], "run": _name_only}
+                      for i in range(start, min(start + RULES_PER_RULESET, len(self.rules)))}
+        # Ruleset names are never reused: a Host cannot drop a ruleset, so a reload adds new ones.
+        name = f"escalator{next(_ruleset_numbers)}"
+        self.host.set_rulesets({name: copy.deepcopy(definition)})
+        return self.host.get_ruleset(name)._handle
+
+    def matching(self, event, state):
+        with self._lock:
+            text = json.dumps(self.layout.message(event, state, next(self._ids)), ensure_ascii=False)
+            fired = [i for handle in self.handles for i in _fired(handle, text)]
+        return [self.rules[i] for i in sorted(fired)]
+
+    def compile(self, condition: Condition, negate: bool = False) -> dict:
+        if isinstance(condition, Not):
+            return self.compile(condition.item, not negate)
+        if isinstance(condition, (All, Any)):
+            conjunction = isinstance(condition, All) != negate
+            parts = [self.compile(c, negate) for c in condition.items]
+            return parts[0] if len(parts) == 1 else {"$and" if conjunction else "$or": parts}
+        return self._test(condition, negate)
+
+    def _test(self, test: Test, negate: bool) -> dict:
+        p, v, op = prop(test.field), test.value, test.op
+        if op == "matches":
+            return {self.layout.patterns[(test.field, v)]: not negate}
+        if op == "exists":
+            return {"has_" + p: v != negate}
+        if op in ("in", "not_in"):
+            inner = _any([{p: x} for x in v])
+            return inner if (op == "in") != negate else _absent_or(p, _all([_neq(p, x) for x in v]))
+        if op in ("contains", "contains_any"):
+            values = v if op == "contains_any" else (v,)
+            if not negate:
+                return _any([{"$iany": {p: {"$i": x}}} for x in values])
+            return _absent_or(p, _all([{"$iall": {p: {"$neq": {"$i": x}}}} for x in values]))
+        if op in ("eq", "neq"):
+            return {p: v} if (op == "eq") != negate else _absent_or(p, _neq(p, v))
+        flipped = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}
+        if negate:
+            return _absent_or(p, {f"${flipped[op]}": {p: v}})
+        return {f"${op}": {p: v}}
+
+
+def _name_only(c):
+    """Never called: fired rules are read from the action queue without running callbacks."""
+
+
+def _fired(handle: int, message: str) -> list[int]:
+    """Assert one fact, collect the names of the rules it fired, then retract it."""
+    result = durable_rules_engine.assert_fact(handle, message)
+    fired = []
+    if result[0] != _NOT_HANDLED:
+        action = durable_rules_engine.start_action_for_state(handle, result[1])
+        while action:
+            fired += [int(name[1:]) for name in json.loads(action[1])]
+            following = durable_rules_engine.complete_and_start_action(handle, result[1])
+            action = (None, following) if following else None
+    durable_rules_engine.retract_fact(handle, message)
+    return fired
+
+
+def _neq(p, v) -> dict:
+    return {"$neq": {p: v}}
+
+
+def _absent_or(p, condition) -> dict:
+    return {"$or": [{"$nex": {p: 1}}, condition]}
+
+
+def _any(parts):
+    return parts[0] if len(parts) == 1 else {"$or": parts}
+
+
+def _all(parts):
+    return parts[0] if len(parts) == 1 else {"$and": parts}

@@ -1,0 +1,78 @@
+"""YAML documents that remember the line of every value, so errors can point at it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import re
+
+import yaml
+
+
+@dataclass
+class YamlDoc:
+    file: str
+    data: object
+    lines: dict[tuple, int] = field(default_factory=dict)
+
+    def line(self, path: tuple) -> int | None:
+        """The line of `path`, or of its nearest ancestor that has one."""
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+
+def path_text(path: tuple) -> str:
+    """A YAML path as admins read it: `triggers[2].when.field`."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2 booleans: only true/false. Otherwise `on:` (a communication key) and a Norway
+    region code `NO` would silently become booleans."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
+
+
+class YamlSyntaxError(Exception):
+    def __init__(self, file: str, line: int | None, message: str):
+        self.file, self.line, self.message = file, line, message
+        super().__init__(message)
+
+
+def load_yaml(file: str, text: str) -> YamlDoc:
+    """Parse one YAML document; raise YamlSyntaxError with the line of the mistake."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise YamlSyntaxError(file, mark.line + 1 if mark else None, str(exc.problem or exc)) from None
+    except yaml.YAMLError as exc:
+        raise YamlSyntaxError(file, None, str(exc)) from None
+    doc = YamlDoc(file, data)
+    if node is not None:
+        _index(node, (), doc.lines)
+    return doc
+
+
+def _index(node: yaml.Node, path: tuple, lines: dict) -> None:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            child = path + (key_node.value,)
+            _index(value_node, child, lines)
+            lines[child] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index(item, path + (index,), lines)
