@@ -23,7 +23,7 @@ import threading
 import durable_rules_engine
 from durable import engine as durable_engine
 
-from ..domain.conditions import All, Any, Condition, Not, Test, fields_in, tests_in
+from ..domain.conditions import All, Any, Condition, Not, Test, tests_in
 from ..domain.errors import EscalatorError, Problem
 from ..domain.fields import LIST, FIELDS, read_facts
 from ..domain.matrix import Matrix
@@ -81,11 +81,16 @@ def limit_problems(matrix: Matrix) -> list[Problem]:
 
 
 class _Layout:
-    """How matrix fields map onto durable message properties."""
+    """How matrix fields map onto durable message properties.
+
+    Absence is posted as explicit `has_<field>` booleans rather than tested with `$nex`:
+    in 2.0.28 a `$nex` inside `$or` fires when another rule of the ruleset fires, and `$iall`
+    is false on an empty list, so "does not contain" needs to know the list is empty.
+    """
 
     def __init__(self, matrix: Matrix):
         tests = [t for rule in matrix.rules for t in tests_in(rule.when)]
-        self.fields = list(dict.fromkeys(f for rule in matrix.rules for f in fields_in(rule.when)))
+        self.fields = list(dict.fromkeys(t.field for t in tests))
         self.patterns = {}
         for t in tests:
             if t.op == "matches":
@@ -94,28 +99,26 @@ class _Layout:
         self.list_values: dict[str, set] = {}
         for t in tests:
             if t.op in ("contains", "contains_any"):
-                values = t.value if t.op == "contains_any" else (t.value,)
-                self.list_values.setdefault(t.field, set()).update(values)
-        self.existence = list(dict.fromkeys(t.field for t in tests if t.op == "exists"))
-        self.scalars = [f for f in self.fields if FIELDS[f].kind != LIST and
-                        any(t.field == f and t.op not in ("matches", "exists") for t in tests)]
+                self.list_values.setdefault(t.field, set()).update(t.value if t.op == "contains_any" else (t.value,))
+        self.scalars = list(dict.fromkeys(t.field for t in tests if FIELDS[t.field].kind != LIST
+                                          and t.op not in ("matches", "exists")))
 
     @property
     def property_count(self) -> int:
-        return len(self.scalars) + len(self.list_values) + len(self.patterns) + len(self.existence) + 1
+        return len(self.fields) + len(self.scalars) + 2 * len(self.list_values) + len(self.patterns) + 2
 
     def message(self, event, state, message_id: int) -> dict:
         facts, raw = read_facts(self.fields, event, state)
         message = {"id": message_id, "sid": _SESSION}
+        for f in self.fields:
+            message["has_" + prop(f)] = f in facts
         for f in self.scalars:
             if f in facts:
                 message[prop(f)] = facts[f]
         for f, wanted in self.list_values.items():
             present = [v for v in facts.get(f, ()) if v in wanted]
-            if present:
-                message[prop(f)] = present
-        for f in self.existence:
-            message["has_" + prop(f)] = f in facts
+            message[prop(f)] = present
+            message["hasv_" + prop(f)] = bool(present)
         for f, pattern, name in self.compiled_patterns:
             message[name] = f in raw and pattern.search(raw[f]) is not None
         return message
@@ -148,7 +151,8 @@ class DurableBackend:
     def matching(self, event, state):
         with self._lock:
             text = json.dumps(self.layout.message(event, state, next(self._ids)), ensure_ascii=False)
-            fired = [i for handle in self.handles for i in _fired(handle, text)]
+            fired = {i for handle in self.handles for i in _fired(handle, text)}
+        # A rule whose `any` holds on several branches is activated once per branch.
         return [self.rules[i] for i in sorted(fired)]
 
     def compile(self, condition: Condition, negate: bool = False) -> dict:
@@ -168,17 +172,17 @@ class DurableBackend:
             return {"has_" + p: v != negate}
         if op in ("in", "not_in"):
             inner = _any([{p: x} for x in v])
-            return inner if (op == "in") != negate else _absent_or(p, _all([_neq(p, x) for x in v]))
+            return inner if (op == "in") != negate else _absent_or("has_" + p, _all([_neq(p, x) for x in v]))
         if op in ("contains", "contains_any"):
             values = v if op == "contains_any" else (v,)
             if not negate:
                 return _any([{"$iany": {p: {"$i": x}}} for x in values])
-            return _absent_or(p, _all([{"$iall": {p: {"$neq": {"$i": x}}}} for x in values]))
+            return _absent_or("hasv_" + p, _all([{"$iall": {p: {"$neq": {"$i": x}}}} for x in values]))
         if op in ("eq", "neq"):
-            return {p: v} if (op == "eq") != negate else _absent_or(p, _neq(p, v))
+            return {p: v} if (op == "eq") != negate else _absent_or("has_" + p, _neq(p, v))
         flipped = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}
         if negate:
-            return _absent_or(p, {f"${flipped[op]}": {p: v}})
+            return _absent_or("has_" + p, {f"${flipped[op]}": {p: v}})
         return {f"${op}": {p: v}}
 
 
@@ -204,8 +208,8 @@ def _neq(p, v) -> dict:
     return {"$neq": {p: v}}
 
 
-def _absent_or(p, condition) -> dict:
-    return {"$or": [{"$nex": {p: 1}}, condition]}
+def _absent_or(flag: str, condition: dict) -> dict:
+    return {"$or": [{flag: False}, condition]}
 
 
 def _any(parts):

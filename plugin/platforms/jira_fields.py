@@ -1,0 +1,118 @@
+"""Jira field values to plain text: users, rich text (ADF), custom fields, CSAT ratings."""
+from __future__ import annotations
+
+from plugin.domain.ticket import Satisfaction
+
+from ._json import items, number, number_text, scalar_text, text
+
+_ADF_INLINE_PARENTS = frozenset({"paragraph", "heading"})
+_ADF_MAX_DEPTH = 64
+
+
+def name(value: object) -> str:
+    """The `name` of a Jira object (status, priority, component), or a bare string."""
+    if isinstance(value, dict):
+        return text(value.get("name"))
+    return text(value)
+
+
+def user_id(user: object) -> str:
+    """The user's stable id: Cloud's accountId, else Server/DC's name or key."""
+    # Jira Cloud removed name/key for privacy and sends accountId; Server/DC never sends it.
+    if not isinstance(user, dict):
+        return ""
+    for attr in ("accountId", "name", "key", "displayName"):
+        if isinstance(user.get(attr), str) and user[attr]:
+            return user[attr]
+    return ""
+
+
+def display_name(user: object) -> str:
+    """What people call the user, falling back to the id."""
+    shown = user.get("displayName") if isinstance(user, dict) else None
+    return shown if isinstance(shown, str) and shown else user_id(user)
+
+
+def same_user(a: object, b: object) -> bool:
+    """Whether two user objects name the same person, by the first id both carry."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return False
+    for attr in ("accountId", "key", "name"):
+        if isinstance(a.get(attr), str) and isinstance(b.get(attr), str):
+            return a[attr] == b[attr]
+    return False
+
+
+def body_text(value: object) -> str:
+    """Plain text of a description or comment body: REST v2 sends text, v3 sends ADF."""
+    if isinstance(value, str):
+        return value
+    return adf_text(value) if isinstance(value, dict) else ""
+
+
+def adf_text(node: object, depth: int = 0) -> str:
+    """Flatten an Atlassian Document Format tree to text, one line per block."""
+    if not isinstance(node, dict) or depth > _ADF_MAX_DEPTH:
+        return ""
+    kind = node.get("type")
+    if kind == "text":
+        return text(node.get("text"))
+    if kind == "hardBreak":
+        return "\n"
+    attrs = node.get("attrs")
+    if kind in ("mention", "emoji", "inlineCard") and isinstance(attrs, dict):
+        return text(attrs.get("text") or attrs.get("shortName") or attrs.get("url"))
+    parts = [adf_text(child, depth + 1) for child in items(node.get("content"))]
+    separator = "" if kind in _ADF_INLINE_PARENTS else "\n"
+    return separator.join(part for part in parts if part)
+
+
+def custom_fields(fields: dict) -> dict[str, str | tuple[str, ...]]:
+    """Raw custom field values as text or tuples of text, keyed by Jira's field id."""
+    found: dict[str, str | tuple[str, ...]] = {}
+    for key, raw in fields.items():
+        if isinstance(key, str) and key.startswith("customfield_"):
+            value = _custom_value(raw)
+            if value:  # nulls, empty strings and empty lists say nothing
+                found[key] = value
+    return found
+
+
+def satisfaction(fields: dict) -> Satisfaction | None:
+    """The Service Management CSAT rating, if the issue has one."""
+    # Service Management keeps the CSAT answer in a custom field shaped {"rating": 1-5,
+    # "comment": ...}; its id differs per site, so any custom field of that shape counts.
+    for key, value in fields.items():
+        if isinstance(key, str) and key.startswith("customfield_") and isinstance(value, dict):
+            score = number(value.get("rating"))
+            if score is not None:
+                remark = value.get("comment")
+                remark = remark.get("body") if isinstance(remark, dict) else remark
+                return Satisfaction(rating=number_text(score), score=score,
+                                    comment=body_text(remark))
+    return None
+
+
+def _custom_value(raw: object) -> str | tuple[str, ...]:
+    if isinstance(raw, list):
+        return tuple(value for value in map(_single_value, raw) if value)
+    return _single_value(raw)
+
+
+def _single_value(raw: object) -> str:
+    return _option_text(raw) if isinstance(raw, dict) else scalar_text(raw)
+
+
+def _option_text(option: dict) -> str:
+    """Select options by value, users by display name, rich text flattened."""
+    if option.get("type") == "doc":
+        return adf_text(option)
+    for attr in ("value", "displayName"):
+        if isinstance(option.get(attr), str):
+            child = option.get("child")
+            # Cascading selects nest the second level as `child`.
+            if isinstance(child, dict) and isinstance(child.get("value"), str):
+                return f"{option[attr]} / {child['value']}"
+            return option[attr]
+    score = number(option.get("rating"))
+    return number_text(score) if score is not None else name(option)

@@ -1,0 +1,78 @@
+"""Hypothesis strategies for ticket events and conditions, drawn from small vocabularies so
+that rules match often and both backends are exercised on hits, misses and absent fields."""
+from hypothesis import strategies as st
+
+from plugin.domain.conditions import All, Any, Not, Test
+from plugin.domain.fields import FIELDS, LIST, NUMBER, BOOL, OPERATORS, normalize
+from plugin.domain.ticket import Comment, EventKind, Satisfaction, TicketEvent, TicketState
+
+WORDS = ["outage", "down", "Unavailable", "data loss", "refund", "GDPR", "safety", "hazard", "slow",
+         "security breach", "root cause", "workaround", "remediation plan", "hello", "502 error", "ÄÖü"]
+TIERS = ["enterprise", "Enterprise", "business", "pro", "free", ""]
+REGIONS = ["EU", "eu", "US", "APAC", ""]
+AREAS = ["payments", "billing", "login", "api", "reporting", ""]
+LABELS = ["safety", "security", "personal-data", "vulnerability", "region-EU", "outage", "vip"]
+SEVERITIES = ["critical", "high", "normal", "low", ""]
+LEVELS = ["L1", "L2", "L3", ""]
+TIMERS = ["ack", "plan", "rca", "update", ""]
+
+text = st.lists(st.sampled_from(WORDS), max_size=4).map(" ".join)
+comments = st.none() | st.builds(Comment, body=text, author=st.sampled_from(["agent1", "cust"]),
+                                 public=st.booleans(), by_agent=st.booleans())
+satisfactions = st.none() | st.builds(Satisfaction, rating=st.sampled_from(["good", "bad"]),
+                                      score=st.none() | st.integers(1, 5).map(float))
+
+events = st.builds(
+    TicketEvent,
+    platform=st.sampled_from(["jira", "zendesk"]),
+    kind=st.sampled_from(list(EventKind)),
+    key=st.from_regex(r"SUP-[1-9][0-9]{0,5}", fullmatch=True),
+    summary=text, description=text, comment=comments, satisfaction=satisfactions,
+    priority=st.sampled_from(["Highest", "High", "urgent", "low", ""]),
+    status=st.sampled_from(["Open", "In Progress", "Resolved", ""]),
+    labels=st.lists(st.sampled_from(LABELS), max_size=3).map(tuple),
+    components=st.lists(st.sampled_from(AREAS[:-1]), max_size=2).map(tuple),
+    assignee=st.sampled_from(["", "5b10ac8d82e05b22cc7d4ef5"]),
+    timer=st.sampled_from(TIMERS),
+    customer_tier=st.sampled_from(TIERS), customer_region=st.sampled_from(REGIONS),
+    product_area=st.sampled_from(AREAS), requested_priority=st.sampled_from(["urgent", "high", ""]),
+)
+states = st.builds(TicketState, severity=st.sampled_from(SEVERITIES), level=st.sampled_from(LEVELS),
+                   owner=st.sampled_from(["", "support-oncall", "vp-support"]))
+
+_VALUES = {
+    "event": [k.value for k in EventKind], "customer.tier": TIERS[:-1], "customer.region": REGIONS[:-1],
+    "product_area": AREAS[:-1], "labels": LABELS, "components": AREAS[:-1], "timer": TIMERS[:-1],
+    "current.severity": SEVERITIES[:-1], "current.level": LEVELS[:-1], "priority": ["Highest", "urgent", "low"],
+}
+_PATTERNS = ["(?i)outage|down", "(?i)\\bdata (loss|lost)\\b", "refund", "^$", "(?i)gdpr|safety", ".*", "5\\d\\d"]
+
+
+@st.composite
+def tests(draw):
+    name = draw(st.sampled_from(sorted(FIELDS)))
+    kind = FIELDS[name].kind
+    op = draw(st.sampled_from(sorted(OPERATORS[kind])))
+    pool = _VALUES.get(name, WORDS)
+    if op == "matches":
+        return Test(name, op, draw(st.sampled_from(_PATTERNS)))
+    if op == "exists":
+        return Test(name, op, draw(st.booleans()))
+    if kind == NUMBER:
+        return Test(name, op, float(draw(st.integers(1, 5))))
+    if kind == BOOL:
+        return Test(name, op, draw(st.booleans()))
+    if op in ("in", "not_in", "contains_any"):
+        return Test(name, op, tuple(normalize(v) for v in draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))))
+    return Test(name, op, normalize(draw(st.sampled_from(pool))))
+
+
+conditions = st.recursive(
+    tests(),
+    lambda inner: st.one_of(
+        st.lists(inner, min_size=1, max_size=3).map(lambda xs: All(tuple(xs))),
+        st.lists(inner, min_size=1, max_size=3).map(lambda xs: Any(tuple(xs))),
+        inner.map(Not),
+    ),
+    max_leaves=6,
+)
