@@ -145,7 +145,12 @@ class DurableBackend:
                       for i in range(start, min(start + RULES_PER_RULESET, len(self.rules)))}
         # Ruleset names are never reused: a Host cannot drop a ruleset, so a reload adds new ones.
         name = f"escalator{next(_ruleset_numbers)}"
-        self.host.set_rulesets({name: copy.deepcopy(definition)})
+        try:
+            self.host.set_rulesets({name: copy.deepcopy(definition)})
+        except Exception as exc:    # the C compiler reports only a numeric code
+            raise EngineLimitError([Problem(
+                f"durable_rules could not compile rules {start}-{start + len(definition) - 1}: {exc}",
+                fix="simplify the largest conditions, or run with ESCALATOR_ENGINE=python")]) from None
         return self.host.get_ruleset(name)._handle
 
     def matching(self, event, state):

@@ -1,0 +1,172 @@
+"""The `escalator` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .bootstrap import build_evaluator
+from .domain.durations import format_duration
+from .domain.errors import AnomalousPayload, EscalatorError, Problem, UnsupportedEvent
+from .domain.fields import FIELDS, OPERATORS
+from .engine import BACKENDS, Evaluator
+from .matrix.cases import run_cases
+from .matrix.lint import lint
+from .matrix.loader import read_matrix
+from .platforms import PARSERS, parse
+from .settings import Settings
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+rules_argument = click.argument("rules_dir", required=False, type=click.Path(path_type=Path))
+engine_option = click.option("--engine", type=click.Choice(BACKENDS), default=None,
+                             help="Rule backend (default: ESCALATOR_ENGINE or durable).")
+
+
+def _settings(engine: str | None = None) -> Settings:
+    return Settings.from_env(engine=engine)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="escalator")
+def main():
+    """Escalator: an executable escalation matrix for Jira and Zendesk."""
+
+
+@main.command()
+@rules_argument
+@engine_option
+@click.option("--fields", "show_fields", is_flag=True, help="List the fields conditions can test, and exit.")
+def check(rules_dir, engine, show_fields):
+    """Validate the matrix in RULES_DIR: schema, references, templates, lint and engine limits."""
+    if show_fields:
+        _print_fields()
+        return
+    settings = _settings(engine)
+    rules_dir = rules_dir or Path(settings.rules)
+    matrix, source = read_matrix(rules_dir)
+    problems = list(source.problems)
+    if matrix is not None:
+        problems += lint(matrix, source, settings.engine)
+    _print_problems(problems)
+    errors = [p for p in problems if p.severity == "error"]
+    if errors or matrix is None:
+        err_console.print(f"[red]✗ {len(errors)} error(s)[/red]; the matrix was not loaded")
+        sys.exit(1)
+    warnings = len(problems) - len(errors)
+    console.print(f"[green]✓[/green] {source.display(source.matrix_file)}: {len(matrix.triggers)} triggers, "
+                  f"{len(matrix.exceptions)} exceptions, {len(matrix.stops)} timer stops, "
+                  f"{len(matrix.severities)} severities, {len(matrix.levels)} levels; version {matrix.version}"
+                  + (f"; {warnings} warning(s)" if warnings else ""))
+
+
+@main.command("eval")
+@click.argument("payload", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--platform", type=click.Choice(sorted(PARSERS)), required=True)
+@click.option("--rules", "rules_dir", type=click.Path(path_type=Path), default=None,
+              help="Rules directory (default: ESCALATOR_RULES or rules/).")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@engine_option
+def evaluate(payload, platform, rules_dir, as_json, engine):
+    """Parse one webhook PAYLOAD and show the decision the matrix makes, with its rule trace."""
+    evaluator = _evaluator_or_exit(rules_dir, engine)
+    try:
+        event = parse(platform, json.loads(payload.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        _fail(f"{payload} is not JSON: {exc}", code=2)
+    except UnsupportedEvent as exc:
+        console.print(f"ignored: {exc}")
+        return
+    except AnomalousPayload as exc:
+        _fail(f"{payload} is not a {platform} webhook payload: {exc}", code=2)
+    if event is None:
+        console.print("ignored: the delivery carries nothing to evaluate")
+        return
+    decision = evaluator.evaluate(event)
+    if as_json:
+        click.echo(json.dumps({"event": {"platform": event.platform, "kind": event.kind.value, "key": event.key},
+                               "matrix_version": evaluator.matrix.version, "engine": evaluator.backend_name,
+                               "decision": decision.as_dict()}, indent=2, ensure_ascii=False))
+        return
+    _print_decision(event, decision, evaluator)
+
+
+@main.command("test")
+@rules_argument
+@engine_option
+def run_tests(rules_dir, engine):
+    """Run the matrix's own test cases (RULES_DIR/tests/*.yaml)."""
+    settings = _settings(engine)
+    rules_dir = rules_dir or Path(settings.rules)
+    evaluator = _evaluator_or_exit(rules_dir, engine)
+    tests_dir = rules_dir / "tests"
+    results = run_cases(tests_dir, evaluator)
+    if not results:
+        _fail(f"no test cases found in {tests_dir}/*.yaml", code=1)
+    for r in results:
+        mark = "[green]PASS[/green]" if r.passed else "[red]FAIL[/red]"
+        console.print(f"{mark} {r.file}: {r.name}")
+        if r.error:
+            console.print(f"     [red]error:[/red] {r.error}")
+        for what, wanted, got in r.failures:
+            console.print(f"     {what}: expected [green]{wanted!r}[/green], got [red]{got!r}[/red]")
+    failed = sum(not r.passed for r in results)
+    console.print(f"{len(results) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+# -- output helpers ---------------------------------------------------------------------------
+
+def _evaluator_or_exit(rules_dir, engine) -> Evaluator:
+    settings = _settings(engine)
+    try:
+        return build_evaluator(settings, rules_dir)
+    except EscalatorError as exc:    # an invalid matrix, or one the engine cannot compile
+        _print_problems(getattr(exc, "problems", None) or [Problem(str(exc))])
+        _fail(f"the matrix in {rules_dir or settings.rules} cannot be used; run `escalator check` for details",
+              code=1)
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[red]error:[/red] {message}")
+    sys.exit(code)
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for p in sorted(problems, key=lambda p: (p.severity != "error", p.file, p.line or 0)):
+        colour = "red" if p.severity == "error" else "yellow"
+        err_console.print(f"[{colour}]{p.severity}[/{colour}] {p.location}: {p.message}", soft_wrap=True)
+        if p.fix:
+            err_console.print(f"    fix: {p.fix}", soft_wrap=True)
+
+
+def _print_decision(event, decision, evaluator) -> None:
+    console.print(f"[bold]{event.platform} {event.key}[/bold] · {event.kind.value} · "
+                  f"matrix {evaluator.matrix.version} · engine {evaluator.backend_name}")
+    table = Table(show_header=False, box=None)
+    for name in ("severity", "level", "owner", "assignee", "priority"):
+        why = decision.reasons.get(name, "")
+        table.add_row(name, str(getattr(decision, name)) or "-", f"[dim]{why}[/dim]")
+    table.add_row("labels", ", ".join(decision.labels) or "-", "")
+    table.add_row("start timers", ", ".join(f"{t.name} {format_duration(t.duration)}" for t in decision.start_timers) or "-", "")
+    table.add_row("stop timers", ", ".join(decision.stop_timers) or "-", "")
+    for n in decision.notifications:
+        table.add_row("notify", f"{n.situation}: {', '.join(n.recipients)} via {n.channel} ({n.template})", "")
+    console.print(table)
+    console.print("[bold]trace[/bold]" if decision.trace else "[bold]trace[/bold]: no rule matched")
+    for fired in decision.trace:
+        values = ", ".join(f"{k}={v!r}" for k, v in fired.values)
+        decided = f" → decided {', '.join(fired.decided)}" if fired.decided else ""
+        console.print(f"  {fired.kind} [cyan]{fired.rule}[/cyan]{decided}\n    on {values}", soft_wrap=True)
+
+
+def _print_fields() -> None:
+    table = Table("field", "kind", "operators", "meaning")
+    for f in FIELDS.values():
+        table.add_row(f.name, f.kind, ", ".join(sorted(OPERATORS[f.kind])), f.doc)
+    console.print(table)
