@@ -20,8 +20,8 @@ from .matrix.loader import read_matrix
 from .platforms import PARSERS, parse
 from .settings import Settings
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 rules_argument = click.argument("rules_dir", required=False, type=click.Path(path_type=Path))
 engine_option = click.option("--engine", type=click.Choice(BACKENDS), default=None,
