@@ -16,7 +16,7 @@ def parse_duration(text: str) -> timedelta:
             f"{text!r} is not a duration; write a number and a unit, e.g. 30s, 15m, 2h, 1d or 1h30m")
     seconds = sum(int(n) * _UNITS[u] for n, u in _PART.findall(text))
     if seconds <= 0:
-        raise ValueError(f"{text!r} is zero; a duration must be positive")
+        raise ValueError(f"{text!r} is zero; a duration must be positive, e.g. 30s, 15m, 2h or 1d")
     return timedelta(seconds=seconds)
 
 

@@ -17,7 +17,7 @@ import jsonschema
 from ..domain.errors import MatrixError, Problem
 from ..domain.matrix import Matrix
 from .parse import MatrixParser
-from .yamlsrc import YamlDoc, YamlSyntaxError, load_yaml, path_text
+from .yamlsrc import YamlDoc, YamlSyntaxError, duplicate_keys, load_yaml, path_text
 
 MATRIX_FILE = "matrix.yaml"
 TEMPLATES_DIR = "templates"
@@ -84,6 +84,10 @@ def read_matrix(root: str | Path) -> tuple[Matrix | None, MatrixSource]:
         source.problems.append(Problem(f"YAML syntax: {exc.message}", file=file_name, line=exc.line,
                                        fix="fix the indentation or quoting on that line"))
         return None, source
+    source.problems += [Problem(f"key {path[-1]!r} appears twice in the same mapping", file=file_name,
+                                path=path_text(path), line=line,
+                                fix="merge the two; YAML keeps only the last one and drops the first silently")
+                        for path, line in duplicate_keys(text)]
     source.problems += schema_problems(source.doc)
     if source.problems:
         return None, source
@@ -122,6 +126,10 @@ def _most_specific(errors):
 def _problem_from(error: jsonschema.ValidationError, doc: YamlDoc) -> Problem:
     path = tuple(error.absolute_path)
     message, fix = _explain(error)
+    if error.validator == "additionalProperties":
+        # Point at the misspelt key itself, not at the mapping that holds it.
+        unknown = [k for k in error.instance if k not in error.schema.get("properties", {})]
+        path = path + (unknown[0],) if unknown else path
     return Problem(message, file=doc.file, path=path_text(path), line=doc.line(path), fix=fix)
 
 

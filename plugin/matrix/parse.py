@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 from ..domain.conditions import All, Any, Condition, Not, Test
@@ -22,6 +23,7 @@ _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 _STANDARD_TIMERS = {"ack": False, "plan": False, "rca": False, "update_every": True}
 _OPERATOR_KEYS = ("eq", "neq", "in", "not_in", "contains", "contains_any", "matches",
                   "gt", "gte", "lt", "lte", "exists")
+_PLURALS = {"severity": "severities"}
 _FIELD_ATTRIBUTES = {"customer.tier": "customer_tier", "customer.region": "customer_region",
                      "customer.requested_priority": "requested_priority",
                      "product_area": "product_area", "account_manager": "account_manager"}
@@ -162,8 +164,8 @@ class MatrixParser:
             if calendar not in calendars:
                 self.problem(path + ("calendar",), f"unknown calendar {calendar!r}",
                              _suggest(calendar, calendars) + "define it under `calendars:` or use 24x7")
-            timers = tuple(TimerSpec("update" if key == "update_every" else key, parse_duration(spec[key]),
-                                     calendar, recurring)
+            timers = tuple(TimerSpec("update" if key == "update_every" else key,
+                                     self._duration(path + (key,), spec[key]), calendar, recurring)
                            for key, recurring in _STANDARD_TIMERS.items() if key in spec)
             out[severity] = SeverityTimers(severity, timers, spec.get("warn_at", 0.8),
                                            spec.get("pause_when_waiting", False))
@@ -178,7 +180,7 @@ class MatrixParser:
         self._check_ref(path + ("then", "level"), then.get("level"), [lv.id for lv in levels], "level")
         if "owner" in then:
             self._check_party(path + ("then", "owner"), then["owner"], parties)
-        add_timers = tuple(TimerSpec(name, parse_duration(text), "24x7")
+        add_timers = tuple(TimerSpec(name, self._duration(path + ("then", "add_timers", name), text), "24x7")
                            for name, text in (then.get("add_timers") or {}).items())
         effects = Effects(then.get("severity", ""), then.get("level", ""), then.get("owner", ""),
                           tuple(then.get("labels", ())), add_timers)
@@ -194,9 +196,17 @@ class MatrixParser:
         return Rule(raw["name"], "stop", self.condition(path + ("when",), raw["when"]), stops=stops,
                     path=path_text(path), description=raw.get("description", ""))
 
+    def _duration(self, path, text) -> timedelta:
+        try:
+            return parse_duration(text)
+        except ValueError as exc:
+            self.problem(path, str(exc), "write a positive duration such as 30s, 15m, 2h or 1d")
+            return timedelta(seconds=1)
+
     def _check_ref(self, path, value, known, what) -> None:
         if value and value not in known:
-            self.problem(path, f"unknown {what} {value!r}", _suggest(value, known) + f"{what}s are: {', '.join(known)}")
+            self.problem(path, f"unknown {what} {value!r}",
+                         _suggest(value, known) + f"{_PLURALS.get(what, what + 's')} are: {', '.join(known)}")
 
     def _unique_names(self, rules) -> None:
         seen = {}

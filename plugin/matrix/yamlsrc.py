@@ -57,13 +57,40 @@ def load_yaml(file: str, text: str) -> YamlDoc:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise YamlSyntaxError(file, mark.line + 1 if mark else None, str(exc.problem or exc)) from None
+        message = str(exc.problem or exc)
+        if exc.context and exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
+            # An unclosed { or [ is noticed lines later; the opening line is where to look.
+            mark = exc.context_mark
+            message = f"{exc.context} started here: {message} on line {exc.problem_mark.line + 1}"
+        raise YamlSyntaxError(file, mark.line + 1 if mark else None, message) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(file, None, str(exc)) from None
     doc = YamlDoc(file, data)
     if node is not None:
         _index(node, (), doc.lines)
     return doc
+
+
+def duplicate_keys(text: str) -> list[tuple[tuple, int]]:
+    """(path, line) of every key repeated in its mapping; YAML would silently keep the last one."""
+    node = yaml.compose(text, Loader=_Loader)
+    found: list[tuple[tuple, int]] = []
+    if node is not None:
+        _find_duplicates(node, (), found)
+    return found
+
+
+def _find_duplicates(node: yaml.Node, path: tuple, found: list) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key_node, value_node in node.value:
+            if key_node.value in seen:
+                found.append((path + (key_node.value,), key_node.start_mark.line + 1))
+            seen.add(key_node.value)
+            _find_duplicates(value_node, path + (key_node.value,), found)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _find_duplicates(item, path + (index,), found)
 
 
 def _index(node: yaml.Node, path: tuple, lines: dict) -> None:
