@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterator, Union
 
 
@@ -46,8 +47,10 @@ def tests_in(condition: Condition) -> Iterator[Test]:
             yield from tests_in(item)
 
 
-def fields_in(condition: Condition) -> list[str]:
-    return list(dict.fromkeys(t.field for t in tests_in(condition)))
+@lru_cache(maxsize=4096)
+def fields_in(condition: Condition) -> tuple[str, ...]:
+    """The fields a condition reads, in order; cached because every decision's trace asks."""
+    return tuple(dict.fromkeys(t.field for t in tests_in(condition)))
 
 
 def conjuncts(condition: Condition) -> frozenset[Test] | None:

@@ -102,6 +102,10 @@ class _Layout:
                 self.list_values.setdefault(t.field, set()).update(t.value if t.op == "contains_any" else (t.value,))
         self.scalars = list(dict.fromkeys(t.field for t in tests if FIELDS[t.field].kind != LIST
                                           and t.op not in ("matches", "exists")))
+        # Property names are computed once: this runs for every event.
+        self._presence = [(f, "has_" + prop(f)) for f in self.fields]
+        self._scalar_props = [(f, prop(f)) for f in self.scalars]
+        self._list_props = [(f, wanted, prop(f), "hasv_" + prop(f)) for f, wanted in self.list_values.items()]
 
     @property
     def property_count(self) -> int:
@@ -110,15 +114,15 @@ class _Layout:
     def message(self, event, state, message_id: int) -> dict:
         facts, raw = read_facts(self.fields, event, state)
         message = {"id": message_id, "sid": _SESSION}
-        for f in self.fields:
-            message["has_" + prop(f)] = f in facts
-        for f in self.scalars:
+        for f, name in self._presence:
+            message[name] = f in facts
+        for f, name in self._scalar_props:
             if f in facts:
-                message[prop(f)] = facts[f]
-        for f, wanted in self.list_values.items():
+                message[name] = facts[f]
+        for f, wanted, name, flag in self._list_props:
             present = [v for v in facts.get(f, ()) if v in wanted]
-            message[prop(f)] = present
-            message["hasv_" + prop(f)] = bool(present)
+            message[name] = present
+            message[flag] = bool(present)
         for f, pattern, name in self.compiled_patterns:
             message[name] = f in raw and pattern.search(raw[f]) is not None
         return message
@@ -202,11 +206,16 @@ def _fired(handle: int, message: str) -> list[int]:
     if result[0] != _NOT_HANDLED:
         action = durable_rules_engine.start_action_for_state(handle, result[1])
         while action:
-            fired += [int(name[1:]) for name in json.loads(action[1])]
+            fired.append(_rule_number(action[1]))
             following = durable_rules_engine.complete_and_start_action(handle, result[1])
             action = (None, following) if following else None
     durable_rules_engine.retract_fact(handle, message)
     return fired
+
+
+def _rule_number(action: str) -> int:
+    """`{"r12": {"m": {...the whole fact...}}}` -> 12, without parsing the fact back."""
+    return int(action[3:action.index('"', 3)])
 
 
 def _neq(p, v) -> dict:
