@@ -153,7 +153,8 @@ def _print_decision(event, decision, evaluator) -> None:
         why = decision.reasons.get(name, "")
         table.add_row(name, str(getattr(decision, name)) or "-", f"[dim]{why}[/dim]")
     table.add_row("labels", ", ".join(decision.labels) or "-", "")
-    table.add_row("start timers", ", ".join(f"{t.name} {format_duration(t.duration)}" for t in decision.start_timers) or "-", "")
+    starts = ", ".join(f"{t.name} {format_duration(t.duration)}" for t in decision.start_timers)
+    table.add_row("start timers", starts or "-", "")
     table.add_row("stop timers", ", ".join(decision.stop_timers) or "-", "")
     for n in decision.notifications:
         table.add_row("notify", f"{n.situation}: {', '.join(n.recipients)} via {n.channel} ({n.template})", "")

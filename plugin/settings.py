@@ -26,7 +26,7 @@ class Settings:
     api_token: str = ""
 
     @classmethod
-    def from_env(cls, environ=None, **overrides) -> "Settings":
+    def from_env(cls, environ=None, **overrides) -> Settings:
         environ = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):

@@ -3,7 +3,7 @@ that rules match often and both backends are exercised on hits, misses and absen
 from hypothesis import strategies as st
 
 from plugin.domain.conditions import All, Any, Not, Test
-from plugin.domain.fields import FIELDS, LIST, NUMBER, BOOL, OPERATORS, normalize
+from plugin.domain.fields import BOOL, FIELDS, NUMBER, OPERATORS, normalize
 from plugin.domain.ticket import Comment, EventKind, Satisfaction, TicketEvent, TicketState
 
 WORDS = ["outage", "down", "Unavailable", "data loss", "refund", "GDPR", "safety", "hazard", "slow",
@@ -63,7 +63,8 @@ def tests(draw):
     if kind == BOOL:
         return Test(name, op, draw(st.booleans()))
     if op in ("in", "not_in", "contains_any"):
-        return Test(name, op, tuple(normalize(v) for v in draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))))
+        values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
+        return Test(name, op, tuple(normalize(v) for v in values))
     return Test(name, op, normalize(draw(st.sampled_from(pool))))
 
 

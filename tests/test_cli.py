@@ -43,8 +43,9 @@ def test_check_lists_the_fields_conditions_can_test(run):
 
 def test_check_rejects_a_broken_matrix_naming_file_line_path_and_fix(run, rules_copy):
     text = (rules_copy / "matrix.yaml").read_text()
-    (rules_copy / "matrix.yaml").write_text(text.replace("then: {severity: high, level: L1, labels: [escalation, outage]}",
-                                                          "then: {serverity: high, level: L1}", 1))
+    typo = text.replace("then: {severity: high, level: L1, labels: [escalation, outage]}",
+                        "then: {serverity: high, level: L1}", 1)
+    (rules_copy / "matrix.yaml").write_text(typo)
     result = run("check", rules_copy)
     assert result.exit_code == 1
     assert "matrix.yaml:" in result.output

@@ -195,7 +195,7 @@ def test_assignee_is_the_owners_id_on_the_platform(evaluate, platform, owner, as
                  id="first Jira component"),
     pytest.param(event(platform="zendesk", labels=("area_billing",)), "product_area", "billing",
                  id="Zendesk tag prefix"),
-    pytest.param(event(platform="zendesk", organization_fields={"support_tier": "enterprise"}),
+    pytest.param(event(platform="zendesk", organization_fields={"customer_tier": "enterprise"}),
                  "customer_tier", "enterprise", id="Zendesk organization field"),
     pytest.param(event(platform="zendesk", labels=("region-EU",)), "customer_region", "",
                  id="another platform's source is ignored"),

@@ -14,8 +14,8 @@ def problems_of(name: str):
     return matrix, source.problems
 
 
-def known_bug(reason: str, **kwargs):
-    return pytest.mark.xfail(strict=True, reason=reason, **kwargs)
+
+
 
 
 @pytest.mark.parametrize("file, message, path, line, fix", [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
 
@@ -90,7 +90,7 @@ def test_every_fixture_has_an_expected_outcome():
 
 def test_timestamp_is_read_as_epoch_milliseconds_in_utc():
     event = jira.parse(load("mattermost__webhook-issue-created.json"))
-    assert event.occurred_at == datetime(2019, 2, 16, 3, 1, 53, 23000, tzinfo=timezone.utc)
+    assert event.occurred_at == datetime(2019, 2, 16, 3, 1, 53, 23000, tzinfo=UTC)
 
 
 def test_an_update_that_sets_resolution_and_priority_is_resolved_and_keeps_every_change():

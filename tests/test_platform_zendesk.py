@@ -4,7 +4,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import reduce
 from pathlib import Path
 
@@ -24,7 +24,7 @@ K = EventKind
 EXPECTED = {
     "prismatic__ticket_created.json": (K.CREATED, "35436", {
         "status": "open",
-        "occurred_at": datetime(2024, 4, 17, 17, 18, 10, tzinfo=timezone.utc)}),
+        "occurred_at": datetime(2024, 4, 17, 17, 18, 10, tzinfo=UTC)}),
     "escalator__ticket_created.json": (K.CREATED, "5158", {
         "status": "new", "priority": "high", "issue_type": "incident",
         "labels": ("enterprise", "payments", "region_eu")}),
@@ -103,7 +103,7 @@ def test_every_fixture_has_an_expected_outcome():
 
 def test_event_time_with_nanoseconds_is_read_to_the_microsecond_in_utc():
     event = zendesk.parse(load("escalator__ticket_created.json"))
-    assert event.occurred_at == datetime(2025, 3, 3, 8, 41, 12, 672717, tzinfo=timezone.utc)
+    assert event.occurred_at == datetime(2025, 3, 3, 8, 41, 12, 672717, tzinfo=UTC)
 
 
 def test_ticket_id_falls_back_to_the_event_subject():

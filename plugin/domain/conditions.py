@@ -1,9 +1,9 @@
 """The engine-neutral condition tree that matrix triggers are written in."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterator, Union
 
 
 @dataclass(frozen=True)
@@ -20,20 +20,20 @@ class Test:
 
 @dataclass(frozen=True)
 class All:
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
 
 
 @dataclass(frozen=True)
 class Any:
-    items: tuple["Condition", ...]
+    items: tuple[Condition, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    item: "Condition"
+    item: Condition
 
 
-Condition = Union[Test, All, Any, Not]
+Condition = Test | All | Any | Not
 
 
 def tests_in(condition: Condition) -> Iterator[Test]:

@@ -5,8 +5,8 @@ ticket already has and what matched; lowering them is a human's call.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from .conditions import fields_in
 from .fields import FIELDS

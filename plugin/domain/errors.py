@@ -9,7 +9,7 @@ class EscalatorError(Exception):
 class MatrixError(EscalatorError):
     """The matrix is invalid; `problems` lists each one with its file and YAML path."""
 
-    def __init__(self, problems: list["Problem"]):
+    def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 

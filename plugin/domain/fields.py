@@ -6,8 +6,8 @@ text patterns see the original text, and an empty value counts as absent.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .ticket import EventKind, TicketEvent, TicketState
 
@@ -80,7 +80,7 @@ FIELDS: dict[str, Field] = {f.name: f for f in _CATALOG}
 
 def normalize(value: object) -> object:
     """The comparable form of a value: case-folded strings, tuples of them, numbers, booleans."""
-    if isinstance(value, bool) or isinstance(value, (int, float)):
+    if isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):
         return value.strip().casefold()

@@ -1,9 +1,9 @@
 """The escalation matrix as plain, engine-neutral values."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Mapping
 
 from .conditions import Condition
 

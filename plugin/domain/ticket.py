@@ -1,10 +1,10 @@
 """What a platform tells us about a ticket, in one shape for Jira, Zendesk and the simulator."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Mapping
 
 
 class EventKind(StrEnum):

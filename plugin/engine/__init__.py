@@ -6,7 +6,8 @@ on anything but matching, and the differential test checks exactly that.
 """
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 from ..domain.decision import Decision, decide
 from ..domain.errors import EscalatorError

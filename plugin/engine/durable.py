@@ -25,7 +25,7 @@ from durable import engine as durable_engine
 
 from ..domain.conditions import All, Any, Condition, Not, Test, tests_in
 from ..domain.errors import EscalatorError, Problem
-from ..domain.fields import LIST, FIELDS, read_facts
+from ..domain.fields import FIELDS, LIST, read_facts
 from ..domain.matrix import Matrix
 
 RULES_PER_RULESET = 100

@@ -3,7 +3,7 @@ and the fallback for matrices past durable_rules' limits."""
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 from ..domain.conditions import All, Any, Condition, Not, Test, fields_in
 from ..domain.fields import read_facts

@@ -1,4 +1,4 @@
 """Loading the matrix from `rules/`: YAML, JSON Schema, then plain domain values."""
-from .loader import load_matrix, MatrixSource
+from .loader import MatrixSource, load_matrix
 
 __all__ = ["load_matrix", "MatrixSource"]

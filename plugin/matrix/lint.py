@@ -139,13 +139,13 @@ def _timer_order(matrix: Matrix) -> list[Problem]:
             continue
         durations = {t.name: t.duration for t in spec.timers}
         present = [n for n in _TIMER_ORDER if n in durations]
-        for earlier, later in zip(present, present[1:]):
+        for earlier, later in zip(present, present[1:], strict=False):
             if durations[earlier] > durations[later]:
                 problems.append(_warn(f"{sev.name}: {earlier} ({durations[earlier]}) is longer than {later} "
                                       f"({durations[later]})", f"timers.{sev.name}",
                                       f"{earlier} comes before {later}; shorten {earlier} or lengthen {later}"))
     ordered = [s for s in matrix.severities if s.name in matrix.timers]
-    for more, less in zip(ordered, ordered[1:]):
+    for more, less in zip(ordered, ordered[1:], strict=False):
         for a in matrix.timers[more.name].timers:
             b = next((t for t in matrix.timers[less.name].timers if t.name == a.name), None)
             if b and a.duration > b.duration:
@@ -162,7 +162,7 @@ def _yaml_key(timer: str) -> str:
 
 def _sensitive_on_public(matrix: Matrix) -> list[Problem]:
     problems = []
-    for i, c in enumerate(matrix.communications):
+    for c in matrix.communications:
         if c.sensitive and c.channel in PUBLIC_CHANNELS:
             problems.append(_error(
                 f"a sensitive message ({c.template}) is sent on the public channel {c.channel}",

@@ -151,7 +151,8 @@ def _explain(error: jsonschema.ValidationError) -> tuple[str, str]:
     if error.validator == "enum":
         close = difflib.get_close_matches(str(value), [str(v) for v in error.validator_value], n=1)
         choices = ", ".join(map(str, error.validator_value))
-        return f"{value!r} is not allowed here", (f"did you mean {close[0]!r}? " if close else "") + f"choose one of: {choices}"
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        return f"{value!r} is not allowed here", f"{hint}choose one of: {choices}"
     if error.validator == "type":
         return f"{value!r} should be of type {error.validator_value}", ""
     return error.message, schema_part.get("description", "")

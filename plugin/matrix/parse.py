@@ -12,8 +12,20 @@ from ..domain.conditions import All, Any, Condition, Not, Test
 from ..domain.durations import parse_duration
 from ..domain.errors import Problem
 from ..domain.fields import FIELDS, OPERATORS, normalize
-from ..domain.matrix import (Calendar, Communication, Effects, FieldSource, Level, Matrix, OwnerRule, Party,
-                             Rule, Severity, SeverityTimers, TimerSpec)
+from ..domain.matrix import (
+    Calendar,
+    Communication,
+    Effects,
+    FieldSource,
+    Level,
+    Matrix,
+    OwnerRule,
+    Party,
+    Rule,
+    Severity,
+    SeverityTimers,
+    TimerSpec,
+)
 from . import templates
 from .yamlsrc import YamlDoc, path_text
 

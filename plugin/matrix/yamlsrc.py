@@ -1,9 +1,8 @@
 """YAML documents that remember the line of every value, so errors can point at it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import re
+from dataclasses import dataclass, field
 
 import yaml
 

@@ -6,7 +6,7 @@ Zendesk's needs them today.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from plugin.domain.errors import UnsupportedEvent
 from plugin.domain.ticket import TicketEvent

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import reprlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 MISSING = object()
 
@@ -50,9 +50,9 @@ def iso_time(value: object) -> datetime | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        return moment.replace(tzinfo=timezone.utc)
+        return moment.replace(tzinfo=UTC)
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except (OverflowError, ValueError):
         return None
 

@@ -6,15 +6,22 @@ the quirks of each flavour are commented where they are handled.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
 from plugin.domain.ticket import Change, Comment, EventKind, TicketEvent
 
 from ._json import MISSING, found, items, number, text
-from .jira_fields import (body_text, custom_fields, display_name, name, same_user, satisfaction,
-                          user_id)
+from .jira_fields import (
+    body_text,
+    custom_fields,
+    display_name,
+    name,
+    same_user,
+    satisfaction,
+    user_id,
+)
 
 PLATFORM = "jira"
 
@@ -246,6 +253,6 @@ def _epoch_ms(value: object) -> datetime | None:
     if millis is None or isinstance(value, str) and not value.strip().isdigit():
         return None
     try:
-        return datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+        return datetime.fromtimestamp(millis / 1000, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None

@@ -6,7 +6,7 @@ in docs/zendesk-trigger-body.md, recognised by its `escalator` marker.
 """
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
 from plugin.domain.ticket import Change, Comment, EventKind, Satisfaction, TicketEvent
