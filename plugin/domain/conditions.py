@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,8 @@ def tests_in(condition: Condition) -> Iterator[Test]:
             yield from tests_in(item)
 
 
-@lru_cache(maxsize=4096)
 def fields_in(condition: Condition) -> tuple[str, ...]:
-    """The fields a condition reads, in order; cached because every decision's trace asks."""
+    """The fields a condition reads, in order."""
     return tuple(dict.fromkeys(t.field for t in tests_in(condition)))
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .conditions import fields_in
 from .fields import FIELDS
 from .matrix import Matrix, Rule, TimerSpec
 from .ticket import EventKind, TicketEvent, TicketState
@@ -102,7 +101,7 @@ def _most_severe(candidates: Iterable[tuple[int, str, str]], reasons: dict, key:
 
 
 def _pick_severity(matrix, event, state, matched, reasons) -> str:
-    rank = {s.name: s.rank for s in matrix.severities}
+    rank = matrix.severity_rank
     candidates = []
     if state.severity in rank:
         candidates.append((rank[state.severity], state.severity, "current"))
@@ -117,7 +116,7 @@ def _pick_severity(matrix, event, state, matched, reasons) -> str:
 
 
 def _pick_level(matrix, state, matched, reasons) -> str:
-    rank = {lv.id: lv.rank for lv in matrix.levels}
+    rank = matrix.level_rank
     # Higher level wins, so rank is negated for the shared "lowest wins" picker.
     candidates = []
     if state.level in rank:
@@ -182,7 +181,7 @@ def _notifications(matrix, event, state, level) -> tuple[Notification, ...]:
 
 def _fired(rule: Rule, event: TicketEvent, state: TicketState, reasons: dict) -> Fired:
     values = []
-    for name in fields_in(rule.when):
+    for name in rule.fields:
         value = FIELDS[name].read(event, state)
         if isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value))

@@ -80,6 +80,8 @@ FIELDS: dict[str, Field] = {f.name: f for f in _CATALOG}
 
 def normalize(value: object) -> object:
     """The comparable form of a value: case-folded strings, tuples of them, numbers, booleans."""
+    if type(value) is str:     # the common case first: this runs for every field of every event
+        return value.strip().casefold()
     if isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, str):

@@ -4,8 +4,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
-from .conditions import Condition
+from .conditions import Condition, fields_in
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,11 @@ class Rule:
     stops: tuple[str, ...] = ()     # stop rules: the timers they stop
     path: str = ""                  # YAML path, for messages
     description: str = ""
+    fields: tuple[str, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        # Every decision's trace lists the fields of each matched rule: read the tree once.
+        object.__setattr__(self, "fields", fields_in(self.when))
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,15 @@ class Matrix:
     default_level: str
     source_files: tuple[str, ...] = ()
 
-    @property
+    @cached_property
+    def severity_rank(self) -> dict[str, int]:
+        return {s.name: s.rank for s in self.severities}
+
+    @cached_property
+    def level_rank(self) -> dict[str, int]:
+        return {lv.id: lv.rank for lv in self.levels}
+
+    @cached_property
     def rules(self) -> tuple[Rule, ...]:
         """Every rule the engine evaluates, in the order decisions break ties."""
         return self.exceptions + self.triggers + self.stops

@@ -27,6 +27,7 @@ from ..domain.conditions import All, Any, Condition, Not, Test, tests_in
 from ..domain.errors import EscalatorError, Problem
 from ..domain.fields import FIELDS, LIST, read_facts
 from ..domain.matrix import Matrix
+from .prefilter import PatternSet
 
 RULES_PER_RULESET = 100
 MAX_PROPERTIES = 250
@@ -95,7 +96,10 @@ class _Layout:
         for t in tests:
             if t.op == "matches":
                 self.patterns.setdefault((t.field, t.value), f"rx{len(self.patterns)}")
-        self.compiled_patterns = [(f, re.compile(p), name) for (f, p), name in self.patterns.items()]
+        by_field: dict[str, dict[str, str]] = {}
+        for (f, p), name in self.patterns.items():
+            by_field.setdefault(f, {})[name] = p
+        self.pattern_sets = [(f, PatternSet(patterns)) for f, patterns in by_field.items()]
         self.list_values: dict[str, set] = {}
         for t in tests:
             if t.op in ("contains", "contains_any"):
@@ -123,8 +127,8 @@ class _Layout:
             present = [v for v in facts.get(f, ()) if v in wanted]
             message[name] = present
             message[flag] = bool(present)
-        for f, pattern, name in self.compiled_patterns:
-            message[name] = f in raw and pattern.search(raw[f]) is not None
+        for f, patterns in self.pattern_sets:
+            message.update(patterns.search(raw.get(f)))
         return message
 
 
