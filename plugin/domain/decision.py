@@ -13,6 +13,7 @@ from .matrix import Matrix, Rule, TimerSpec
 from .ticket import EventKind, TicketEvent, TicketState
 
 _TRACE_VALUE_LIMIT = 200
+_RESOLVED, _STALLED = EventKind.RESOLVED, EventKind.COMMUNICATION_STALLED   # enum lookups are slow
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,7 @@ def decide(matrix: Matrix, event: TicketEvent, state: TicketState, matched: Sequ
         start_timers=_timers_to_start(matrix, state, severity, matched),
         stop_timers=_timers_to_stop(matrix, state, severity, matched),
         notifications=_notifications(matrix, event, state, level),
-        trace=tuple(_fired(r, event, state, reasons) for r in matched),
+        trace=_trace(matched, event, state, reasons),
         reasons=reasons,
     )
     return decision
@@ -167,11 +168,11 @@ def _timers_to_stop(matrix, state, severity, matched) -> tuple[str, ...]:
 
 
 def _notifications(matrix, event, state, level) -> tuple[Notification, ...]:
-    if event.kind in (EventKind.RESOLVED,):
+    if event.kind is _RESOLVED:
         situation = "resolved"
     elif level != state.level:
         situation = "escalated"
-    elif event.kind == EventKind.COMMUNICATION_STALLED:
+    elif event.kind is _STALLED:
         situation = "stalled"
     else:
         return ()
@@ -179,13 +180,23 @@ def _notifications(matrix, event, state, level) -> tuple[Notification, ...]:
                  for c in matrix.communications if c.level == level and c.on == situation)
 
 
-def _fired(rule: Rule, event: TicketEvent, state: TicketState, reasons: dict) -> Fired:
-    values = []
-    for name in rule.fields:
+def _trace(matched: Sequence[Rule], event: TicketEvent, state: TicketState, reasons: dict) -> tuple[Fired, ...]:
+    shown: dict[str, str] = {}      # matched rules often test the same fields: read each once
+    decided_by: dict[str, list[str]] = {}
+    for key, why in reasons.items():
+        decided_by.setdefault(why, []).append(key)
+    return tuple(Fired(rule.name, rule.kind, rule.category,
+                       tuple((name, _shown(name, event, state, shown)) for name in rule.fields),
+                       tuple(decided_by.get(f"rule:{rule.name}", ())))
+                 for rule in matched)
+
+
+def _shown(name: str, event: TicketEvent, state: TicketState, shown: dict[str, str]) -> str:
+    """A field's value as the trace shows it: lists joined, long text cut."""
+    if name not in shown:
         value = FIELDS[name].read(event, state)
         if isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value))
         text = "" if value is None else str(value)
-        values.append((name, text if len(text) <= _TRACE_VALUE_LIMIT else text[:_TRACE_VALUE_LIMIT] + "…"))
-    decided = tuple(k for k, why in reasons.items() if why == f"rule:{rule.name}")
-    return Fired(rule.name, rule.kind, rule.category, tuple(values), decided)
+        shown[name] = text if len(text) <= _TRACE_VALUE_LIMIT else text[:_TRACE_VALUE_LIMIT] + "…"
+    return shown[name]

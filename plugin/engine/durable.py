@@ -107,9 +107,19 @@ class _Layout:
         self.scalars = list(dict.fromkeys(t.field for t in tests if FIELDS[t.field].kind != LIST
                                           and t.op not in ("matches", "exists")))
         # Property names are computed once: this runs for every event.
-        self._presence = [(f, "has_" + prop(f)) for f in self.fields]
         self._scalar_props = [(f, prop(f)) for f in self.scalars]
-        self._list_props = [(f, wanted, prop(f), "hasv_" + prop(f)) for f, wanted in self.list_values.items()]
+        self._list_props = [(f, wanted, prop(f)) for f, wanted in self.list_values.items()]
+        self.flags_used: set[str] = set()
+        self._presence: list[tuple[str, str]] = []
+        self._list_flags: list[tuple[str, str]] = []
+
+    def flag(self, kind: str, field: str) -> str:
+        """The name of a presence flag a compiled rule tests; only flags some rule tests are posted."""
+        name = f"{kind}_{prop(field)}"
+        if name not in self.flags_used:
+            self.flags_used.add(name)
+            (self._presence if kind == "has" else self._list_flags).append((field, name))
+        return name
 
     @property
     def property_count(self) -> int:
@@ -123,10 +133,10 @@ class _Layout:
         for f, name in self._scalar_props:
             if f in facts:
                 message[name] = facts[f]
-        for f, wanted, name, flag in self._list_props:
-            present = [v for v in facts.get(f, ()) if v in wanted]
-            message[name] = present
-            message[flag] = bool(present)
+        for f, wanted, name in self._list_props:
+            message[name] = [v for v in facts.get(f, ()) if v in wanted]
+        for f, name in self._list_flags:
+            message[name] = bool(message[prop(f)])
         for f, patterns in self.pattern_sets:
             message.update(patterns.search(raw.get(f)))
         return message
@@ -179,23 +189,28 @@ class DurableBackend:
 
     def _test(self, test: Test, negate: bool) -> dict:
         p, v, op = prop(test.field), test.value, test.op
+
+        def has():
+            return self.layout.flag("has", test.field)
+
         if op == "matches":
             return {self.layout.patterns[(test.field, v)]: not negate}
         if op == "exists":
-            return {"has_" + p: v != negate}
+            return {has(): v != negate}
         if op in ("in", "not_in"):
             inner = _any([{p: x} for x in v])
-            return inner if (op == "in") != negate else _absent_or("has_" + p, _all([_neq(p, x) for x in v]))
+            return inner if (op == "in") != negate else _absent_or(has(), _all([_neq(p, x) for x in v]))
         if op in ("contains", "contains_any"):
             values = v if op == "contains_any" else (v,)
             if not negate:
                 return _any([{"$iany": {p: {"$i": x}}} for x in values])
-            return _absent_or("hasv_" + p, _all([{"$iall": {p: {"$neq": {"$i": x}}}} for x in values]))
+            none_of = _all([{"$iall": {p: {"$neq": {"$i": x}}}} for x in values])
+            return _absent_or(self.layout.flag("hasv", test.field), none_of)
         if op in ("eq", "neq"):
-            return {p: v} if (op == "eq") != negate else _absent_or("has_" + p, _neq(p, v))
+            return {p: v} if (op == "eq") != negate else _absent_or(has(), _neq(p, v))
         flipped = {"gt": "lte", "gte": "lt", "lt": "gte", "lte": "gt"}
         if negate:
-            return _absent_or("has_" + p, {f"${flipped[op]}": {p: v}})
+            return _absent_or(has(), {f"${flipped[op]}": {p: v}})
         return {f"${op}": {p: v}}
 
 
