@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test check bench clean
+.PHONY: install run demo test check bench clean
 
 install: $(STAMP)
 
@@ -14,10 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# Until the webhook server lands, the main job validates the shipped matrix,
-# runs its own test cases and evaluates a real Jira payload against it.
+# The main job: validate the matrix, then serve webhooks on 127.0.0.1:8080 with SQLite in data/.
 run: install
 	$(BIN)/escalator check rules/
+	$(BIN)/escalator serve
+
+demo: install
 	$(BIN)/escalator test rules/
 	$(BIN)/escalator eval --platform jira tests/fixtures/jira/mattermost__webhook-issue-created.json
 

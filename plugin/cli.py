@@ -18,7 +18,7 @@ from .matrix.cases import run_cases
 from .matrix.lint import lint
 from .matrix.loader import read_matrix
 from .platforms import PARSERS, parse
-from .settings import Settings
+from .settings import Settings, mask_password
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -118,6 +118,65 @@ def run_tests(rules_dir, engine):
     failed = sum(not r.passed for r in results)
     console.print(f"{len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="gunicorn worker processes.")
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
+@click.option("--no-worker", is_flag=True, help="Do not send write-backs here; run `escalator worker` instead.")
+def serve(host, port, workers, threads, no_worker):
+    """Receive Jira and Zendesk webhooks (gunicorn) and send write-backs from the outbox."""
+    from .server import Server, is_loopback
+
+    settings = _settings()
+    if not is_loopback(host) and not settings.api_token:
+        _fail(f"refusing to listen on {host}: set ESCALATOR_API_TOKEN first, or the ticket API would be open "
+              "to the network", code=2)
+    _evaluator_or_exit(None, None)      # fail fast, with every problem listed, before forking workers
+    _check_database(settings)
+    dry = sorted({"jira", "zendesk"} - _configured(settings))
+    mode = f"dry-run for {', '.join(dry)}" if dry else "writing back to Jira and Zendesk"
+    console.print(f"Escalator on http://{host}:{port} ({mode}); database {mask_password(settings.database)}")
+    Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
+            "accesslog": "-", "timeout": 30, "graceful_timeout": 10}, start_worker=not no_worker).run()
+
+
+@main.command()
+@click.option("--interval", default=1.0, show_default=True, type=float, help="Seconds between outbox passes.")
+def worker(interval):
+    """Send queued write-backs to Jira and Zendesk, with retries (when `serve --no-worker`)."""
+    import signal
+    import threading
+
+    from . import bootstrap
+    from .outbox import OutboxWorker
+
+    container = bootstrap.build()
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    dry = sorted({"jira", "zendesk"} - set(container.clients))
+    console.print(f"outbox worker started (dry-run for: {', '.join(dry) or 'none'})")
+    OutboxWorker(container.store, container.clients, container.clock).run_forever(stop, interval)
+
+
+def _configured(settings) -> set[str]:
+    from .writeback import build_clients
+    return set(build_clients(settings))
+
+
+def _check_database(settings) -> None:
+    from pathlib import Path
+
+    from .store import Store
+    if not settings.database_url:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    try:
+        Store(settings.database).dispose()
+    except Exception as exc:    # any driver error: say which database and why, then stop
+        _fail(f"cannot open the database ({type(exc).__name__}: {exc}); check ESCALATOR_DATABASE_URL", code=2)
 
 
 # -- output helpers ---------------------------------------------------------------------------

@@ -12,3 +12,58 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture(scope="session")
 def shipped_matrix():
     return load_matrix(RULES)
+
+
+# -- the service -------------------------------------------------------------------------------
+
+import os  # noqa: E402
+from datetime import UTC, datetime  # noqa: E402
+
+from plugin.domain.clock import FixedClock  # noqa: E402
+
+START = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+POSTGRES_URL = os.environ.get("ESCALATOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(START)
+
+
+@pytest.fixture
+def settings_for(tmp_path):
+    from plugin.settings import Settings
+
+    def make(**values):
+        values.setdefault("rules", str(RULES))
+        values.setdefault("data_dir", str(tmp_path / "data"))
+        return Settings(**values)
+    return make
+
+
+@pytest.fixture
+def make_app(settings_for, clock):
+    from plugin import bootstrap
+    from plugin.app import create_app
+
+    def make(clients=None, start_worker=False, store=None, **settings):
+        container = bootstrap.build(settings_for(**settings), clock=clock, clients=clients, store=store)
+        app = create_app(container, start_worker=start_worker)
+        app.config["TESTING"] = True
+        return app
+    return make
+
+
+def postgres_or_skip():
+    """A PostgreSQL URL; in CI a missing server fails the run instead of skipping."""
+    import sqlalchemy
+    try:
+        engine = sqlalchemy.create_engine(POSTGRES_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"PostgreSQL is required in CI at {POSTGRES_URL}: {exc}") from exc
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
+    return POSTGRES_URL

@@ -98,4 +98,6 @@ class TicketState:
     level: str = ""
     owner: str = ""
     matrix_version: str = ""
-    labels: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()    # labels we added
+    priority: str = ""              # the platform priority we last wrote
+    assignee: str = ""              # the platform assignee we last wrote

@@ -1,0 +1,50 @@
+"""The Flask application factory."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from . import bootstrap
+from .api import api, health
+from .metrics import Metrics
+from .outbox import OutboxWorker, start_in_thread
+from .webhooks.views import bp as webhooks
+
+log = logging.getLogger(__name__)
+
+
+def create_app(container: bootstrap.Container | None = None, *, start_worker: bool = False) -> Flask:
+    container = container or bootstrap.build()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = container.settings.body_limit
+    metrics = Metrics(container.store)
+    app.extensions["escalator"] = container
+    app.extensions["escalator.metrics"] = metrics
+    for blueprint in (webhooks, api, health):
+        app.register_blueprint(blueprint)
+    _register_error_handlers(app)
+    if start_worker:
+        worker = OutboxWorker(container.store, container.clients, container.clock,
+                              on_result=lambda platform, result: metrics.writebacks.labels(platform, result).inc())
+        app.extensions["escalator.wake"] = worker.wake
+        app.extensions["escalator.stop_worker"] = start_in_thread(worker)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        messages = {413: f"the body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes "
+                         f"(ESCALATOR_MAX_BODY_BYTES)",
+                    404: "no such endpoint", 405: "method not allowed here"}
+        return jsonify({"error": messages.get(exc.code, exc.description)}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # Never a traceback at the sender: answer 503 so Jira and Zendesk retry the delivery later,
+        # and nothing was acknowledged, so nothing is lost.
+        log.exception("unexpected error while handling a request")
+        return jsonify({"error": "Escalator could not process this request right now; it was not accepted "
+                                 "and will be processed when the sender retries"}), 503

@@ -1,0 +1,112 @@
+"""The tables. Times are stored as timezone-aware UTC; JSON columns hold decisions and requests."""
+from __future__ import annotations
+
+from datetime import UTC
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+
+
+class UtcDateTime(TypeDecorator):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite (no time zones) and PostgreSQL alike."""
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        return value.astimezone(UTC).replace(tzinfo=None) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+metadata = MetaData()
+
+deliveries = Table(
+    "deliveries", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("dedupe_key", String(200), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),          # accepted | duplicate | ignored | rejected
+    Column("reason", Text, nullable=False, default=""),
+    Column("event_kind", String(32), nullable=False, default=""),
+    Column("ticket_key", String(64), nullable=False, default=""),
+    Column("authenticated_by", String(32), nullable=False, default=""),
+    Column("headers", JSON, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    UniqueConstraint("platform", "dedupe_key", name="uq_delivery_dedupe"),
+)
+
+tickets = Table(
+    "tickets", metadata,
+    Column("platform", String(16), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("severity", String(32), nullable=False, default=""),
+    Column("level", String(32), nullable=False, default=""),
+    Column("owner", String(64), nullable=False, default=""),
+    Column("assignee", String(128), nullable=False, default=""),
+    Column("priority", String(32), nullable=False, default=""),
+    Column("labels", JSON, nullable=False),
+    Column("matrix_version", String(32), nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+escalation_log = Table(
+    "escalation_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False, index=True),
+    Column("key", String(64), nullable=False, index=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("delivery_id", Integer, nullable=True),
+    Column("event_kind", String(32), nullable=False),
+    Column("actor", String(128), nullable=False, default=""),
+    Column("changes", JSON, nullable=False),                # field -> [before, after]
+    Column("decision", JSON, nullable=False),               # Decision.as_dict(), with its trace
+    Column("matrix_version", String(32), nullable=False),
+)
+
+timers = Table(
+    "timers", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("calendar", String(64), nullable=False),
+    Column("recurring", Boolean, nullable=False, default=False),
+    Column("state", String(16), nullable=False),            # running | stopped
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("stopped_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("platform", "key", "name", name="uq_timer"),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("key", String(64), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("request", JSON, nullable=False),                # the exact request(s), without credentials
+    Column("status", String(16), nullable=False, index=True),   # pending | sending | sent | skipped | dry_run | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
+    Column("last_error", Text, nullable=False, default=""),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("finished_at", UtcDateTime(), nullable=True),
+    Column("delivery_id", Integer, nullable=True),
+    Column("log_id", Integer, nullable=True),
+)

@@ -1,0 +1,210 @@
+"""The SQL store: one code path for embedded SQLite (WAL) and PostgreSQL."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from ..domain.actions import Action
+from ..domain.ticket import TicketState
+from .schema import deliveries, escalation_log, metadata, outbox, tickets, timers
+
+
+class Store:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine: Engine = create_engine(url, **_engine_options(url))
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        metadata.create_all(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        with self.engine.begin() as conn:
+            yield Transaction(conn)
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(select(1))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _engine_options(url: str) -> dict:
+    if url.startswith("sqlite"):
+        # Several threads (web requests, the outbox worker) share the file; WAL lets readers run.
+        return {"connect_args": {"check_same_thread": False, "timeout": 30}}
+    return {"pool_pre_ping": True}
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # pysqlite's own transaction handling breaks SAVEPOINTs (a rolled-back outer transaction kept
+    # the savepoint's insert); take transactions over, as SQLAlchemy's docs recommend.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading read locks.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class Transaction:
+    """Everything one delivery writes, committed together or not at all."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+
+    # -- deliveries ---------------------------------------------------------------------------
+
+    def record_delivery(self, *, platform: str, dedupe_key: str, received_at: datetime, headers: dict,
+                        body: bytes, status: str = "accepted", authenticated_by: str = "") -> int | None:
+        """The new delivery's id, or None when this platform already delivered `dedupe_key`."""
+        statement = insert(deliveries).values(
+            platform=platform, dedupe_key=dedupe_key, received_at=received_at, status=status, reason="",
+            event_kind="", ticket_key="", authenticated_by=authenticated_by, headers=headers, body=body)
+        try:
+            with self.conn.begin_nested():
+                return self.conn.execute(statement).inserted_primary_key[0]
+        except IntegrityError:
+            return None
+
+    def update_delivery(self, delivery_id: int, **values) -> None:
+        self.conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+
+    def recent_deliveries(self, limit: int) -> list[dict]:
+        rows = self.conn.execute(select(deliveries.c.id, deliveries.c.platform, deliveries.c.dedupe_key,
+                                        deliveries.c.received_at, deliveries.c.status, deliveries.c.reason,
+                                        deliveries.c.event_kind, deliveries.c.ticket_key,
+                                        deliveries.c.authenticated_by)
+                                 .order_by(deliveries.c.id.desc()).limit(limit)).mappings().all()
+        return [dict(r) for r in rows]
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        rows = self.conn.execute(select(deliveries.c.platform, deliveries.c.status, func.count())
+                                 .group_by(deliveries.c.platform, deliveries.c.status)).all()
+        return {(platform, status): count for platform, status, count in rows}
+
+    # -- tickets --------------------------------------------------------------------------------
+
+    def ticket_state(self, platform: str, key: str) -> TicketState:
+        row = self._ticket_row(platform, key)
+        if row is None:
+            return TicketState()
+        return TicketState(severity=row["severity"], level=row["level"], owner=row["owner"],
+                           matrix_version=row["matrix_version"], labels=tuple(row["labels"]),
+                           priority=row["priority"], assignee=row["assignee"])
+
+    def ticket(self, platform: str, key: str) -> dict | None:
+        row = self._ticket_row(platform, key)
+        return dict(row) if row is not None else None
+
+    def _ticket_row(self, platform, key):
+        return self.conn.execute(select(tickets).where(tickets.c.platform == platform, tickets.c.key == key)
+                                 ).mappings().first()
+
+    def save_ticket(self, platform: str, key: str, state: TicketState, now: datetime) -> None:
+        values = dict(severity=state.severity, level=state.level, owner=state.owner, assignee=state.assignee,
+                      priority=state.priority, labels=list(state.labels), matrix_version=state.matrix_version,
+                      updated_at=now)
+        changed = self.conn.execute(update(tickets).where(tickets.c.platform == platform, tickets.c.key == key)
+                                    .values(**values)).rowcount
+        if not changed:
+            self.conn.execute(insert(tickets).values(platform=platform, key=key, created_at=now, **values))
+
+    # -- escalation log -------------------------------------------------------------------------
+
+    def append_log(self, *, platform: str, key: str, at: datetime, delivery_id: int | None, event_kind: str,
+                   actor: str, changes: dict, decision: dict, matrix_version: str) -> int:
+        return self.conn.execute(insert(escalation_log).values(
+            platform=platform, key=key, at=at, delivery_id=delivery_id, event_kind=event_kind, actor=actor,
+            changes=changes, decision=decision, matrix_version=matrix_version)).inserted_primary_key[0]
+
+    def timeline(self, platform: str, key: str) -> list[dict]:
+        rows = self.conn.execute(select(escalation_log).where(escalation_log.c.platform == platform,
+                                                              escalation_log.c.key == key)
+                                 .order_by(escalation_log.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def start_timer(self, *, platform, key, name, seconds, calendar, recurring, now) -> None:
+        values = dict(seconds=seconds, calendar=calendar, recurring=recurring, state="running", started_at=now,
+                      stopped_at=None)
+        changed = self.conn.execute(update(timers).where(timers.c.platform == platform, timers.c.key == key,
+                                                         timers.c.name == name).values(**values)).rowcount
+        if not changed:
+            self.conn.execute(insert(timers).values(platform=platform, key=key, name=name, **values))
+
+    def stop_timer(self, *, platform, key, name, now) -> None:
+        self.conn.execute(update(timers).where(timers.c.platform == platform, timers.c.key == key,
+                                               timers.c.name == name, timers.c.state == "running")
+                          .values(state="stopped", stopped_at=now))
+
+    def timers_of(self, platform: str, key: str) -> list[dict]:
+        rows = self.conn.execute(select(timers).where(timers.c.platform == platform, timers.c.key == key)
+                                 .order_by(timers.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
+    # -- outbox ---------------------------------------------------------------------------------
+
+    def enqueue(self, action: Action, *, request: list[dict], status: str, now: datetime,
+                delivery_id: int | None, log_id: int | None) -> int:
+        return self.conn.execute(insert(outbox).values(
+            platform=action.platform, key=action.key, kind=action.kind, data=action.data, request=request,
+            status=status, attempts=0, next_attempt_at=now, last_error="", created_at=now,
+            delivery_id=delivery_id, log_id=log_id)).inserted_primary_key[0]
+
+    def outbox_rows(self, *, key: str | None = None, delivery_id: int | None = None, status: str | None = None,
+                    limit: int = 100) -> list[dict]:
+        query = select(outbox).order_by(outbox.c.id).limit(limit)
+        if key is not None:
+            query = query.where(outbox.c.key == key)
+        if delivery_id is not None:
+            query = query.where(outbox.c.delivery_id == delivery_id)
+        if status is not None:
+            query = query.where(outbox.c.status == status)
+        return [dict(r) for r in self.conn.execute(query).mappings().all()]
+
+    def outbox_counts(self) -> dict[str, int]:
+        rows = self.conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()
+        return dict(rows)
+
+    def due_outbox_ids(self, now: datetime, limit: int) -> list[int]:
+        return list(self.conn.execute(select(outbox.c.id).where(outbox.c.status == "pending",
+                                                                outbox.c.next_attempt_at <= now)
+                                      .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)).scalars())
+
+    def claim(self, outbox_id: int, now: datetime) -> dict | None:
+        """Take one due row for sending; None if another worker took it first."""
+        taken = self.conn.execute(update(outbox).where(outbox.c.id == outbox_id, outbox.c.status == "pending")
+                                  .values(status="sending", attempts=outbox.c.attempts + 1,
+                                          next_attempt_at=now)).rowcount
+        if not taken:
+            return None
+        return dict(self.conn.execute(select(outbox).where(outbox.c.id == outbox_id)).mappings().one())
+
+    def finish(self, outbox_id: int, *, status: str, now: datetime, error: str = "",
+               retry_at: datetime | None = None) -> None:
+        values = {"status": status, "last_error": error}
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        else:
+            values["finished_at"] = now
+        self.conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
+
+    def release_stuck(self, older_than: datetime) -> int:
+        """Rows a crashed worker left in `sending` go back to `pending` (the sweep)."""
+        return self.conn.execute(update(outbox).where(outbox.c.status == "sending",
+                                                      outbox.c.next_attempt_at < older_than)
+                                 .values(status="pending")).rowcount

@@ -1,0 +1,1 @@
+"""Webhook intake helpers that do not depend on the web framework."""

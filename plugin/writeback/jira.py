@@ -1,0 +1,94 @@
+"""Jira Cloud REST v3 write-back: one request per action, notes as internal comments."""
+from __future__ import annotations
+
+from plugin.domain.actions import ASSIGN, NOTE, UPDATE, Action
+
+from .base import OutgoingRequest, RestClient, has_marker, marker_line, unsupported
+from .http import Http
+
+PLACEHOLDER_URL = "https://<your-site>.atlassian.net"
+JSM_PAGES = 20  # 1,000 internal comments; past that a retried note may be posted again
+
+
+class JiraClient(RestClient):
+    """Writes to Jira Cloud. `service_desk=True` (ESCALATOR_JIRA_SERVICE_DESK=1) posts notes through the
+    Jira Service Management API as internal comments; otherwise notes are plain issue comments (ADF)."""
+    platform = "jira"
+
+    def __init__(self, base_url: str, http: Http | None = None, *, service_desk: bool = False):
+        super().__init__(base_url, http)
+        self.service_desk = service_desk
+
+    def requests_for(self, action: Action) -> list[OutgoingRequest]:
+        build = {UPDATE: self._update, ASSIGN: self._assign, NOTE: self._note}.get(action.kind)
+        if build is None:
+            raise unsupported(action, "unknown action kind")
+        return build(action)
+
+    def _update(self, action: Action) -> list[OutgoingRequest]:
+        # notifyUsers=false is left out: it needs Administer Jira or Administer Projects permission.
+        body: dict = {}
+        if action.data.get("priority"):
+            body["fields"] = {"priority": {"name": action.data["priority"]}}
+        if action.data.get("add_labels"):
+            body["update"] = {"labels": [{"add": label} for label in action.data["add_labels"]]}
+        if not body:
+            return []
+        return [OutgoingRequest("PUT", self.url("/rest/api/3/issue/{}", action.key), body)]
+
+    def _assign(self, action: Action) -> list[OutgoingRequest]:
+        assignee = str(action.data.get("assignee") or "")
+        if assignee.startswith("group:"):
+            raise unsupported(action, "Jira issues are assigned to people, not groups")
+        account_id = assignee.removeprefix("user:")
+        if not account_id:
+            raise unsupported(action, "no assignee accountId")
+        return [OutgoingRequest("PUT", self.url("/rest/api/3/issue/{}/assignee", action.key),
+                                {"accountId": account_id})]
+
+    def _note(self, action: Action) -> list[OutgoingRequest]:
+        if action.data.get("public"):
+            raise unsupported(action, "notes are internal; public replies belong to a notifier")
+        lines = str(action.data.get("body") or "").split("\n")
+        if action.data.get("marker"):
+            lines.append(marker_line(action.data["marker"]))
+        if self.service_desk:
+            return [OutgoingRequest("POST", self.url("/rest/servicedeskapi/request/{}/comment", action.key),
+                                    {"body": "\n".join(lines), "public": False})]
+        return [OutgoingRequest("POST", self.url("/rest/api/3/issue/{}/comment", action.key),
+                                {"body": adf_document(lines)})]
+
+    def has_note(self, key: str, marker: str) -> bool:
+        if self.service_desk:
+            return any(has_marker(c.get("body", ""), marker) for c in self._jsm_comments(key))
+        url = self.url("/rest/api/3/issue/{}/comment", key) + "?orderBy=-created&maxResults=50"
+        comments = self.http.get_json(url).get("comments", [])
+        return any(has_marker(adf_text(c.get("body")), marker) for c in comments)
+
+    def _jsm_comments(self, key: str):
+        # This endpoint has no documented sort order, so it is read page by page.
+        url = self.url("/rest/servicedeskapi/request/{}/comment", key) + "?public=false&internal=true"
+        start = 0
+        for _ in range(JSM_PAGES):
+            page = self.http.get_json(url + (f"&start={start}" if start else ""))
+            values = page.get("values", [])
+            yield from values
+            if page.get("isLastPage", True) or not values:
+                return
+            start += len(values)
+
+
+def adf_document(lines: list[str]) -> dict:
+    """Plain text as an Atlassian Document: one paragraph per line (ADF text nodes may not be empty)."""
+    return {"type": "doc", "version": 1, "content": [
+        {"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []} for line in lines]}
+
+
+def adf_text(node) -> str:
+    """All text in an ADF node, one line per text node; a plain string is returned as is."""
+    if isinstance(node, str):
+        return node
+    if not isinstance(node, dict):
+        return ""
+    own = [node["text"]] if isinstance(node.get("text"), str) else []
+    return "\n".join(own + [adf_text(child) for child in node.get("content") or []])

@@ -1,0 +1,141 @@
+"""Write-back through the outbox worker against a local fake Jira over real HTTP."""
+import json
+from datetime import timedelta
+
+import pytest
+from werkzeug import Response
+
+from plugin.outbox import OutboxWorker
+
+from .test_webhooks import outage_payload
+
+
+@pytest.fixture
+def jira(httpserver):
+    return httpserver
+
+
+@pytest.fixture
+def app_and_worker(make_app, jira, clock):
+    def make(**worker_options):
+        app = make_app(jira_base_url=jira.url_for("/").rstrip("/"), jira_email="bot@example.com",
+                       jira_api_token="api-token-123")
+        container = app.extensions["escalator"]
+        worker = OutboxWorker(container.store, container.clients, clock, rng=_NoJitter(), **worker_options)
+        return app, worker
+    return make
+
+
+class _NoJitter:
+    def random(self):
+        return 1.0     # the full backoff, so due times are exact
+
+
+def outbox(app):
+    return app.test_client().get("/api/tickets/jira/SUP-7").json["outbox"]
+
+
+def test_the_worker_sends_the_exact_jira_calls(app_and_worker, jira):
+    app, worker = app_and_worker()
+    jira.expect_ordered_request("/rest/api/3/issue/SUP-7", method="PUT").respond_with_data("", status=204)
+    jira.expect_ordered_request("/rest/api/3/issue/SUP-7/assignee", method="PUT").respond_with_data("", status=204)
+    jira.expect_ordered_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json(
+        {"comments": [], "total": 0})
+    jira.expect_ordered_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({"id": "1"},
+                                                                                                    status=201)
+    app.test_client().post("/webhooks/jira", json=outage_payload())
+    assert [o["status"] for o in outbox(app)] == ["pending"] * 3
+    assert worker.run_once() == 3
+    jira.check_assertions()
+    calls = [(request.method, request.path, request.get_data()) for request, _ in jira.log]
+    assert json.loads(calls[0][2])["fields"] == {"priority": {"name": "Highest"}}
+    assert json.loads(calls[1][2]) == {"accountId": "5b10ac8d82e05b22cc7d4ef5"}
+    note = json.dumps(json.loads(calls[3][2]))
+    assert "Escalator: severity critical, level L1" in note and "escalator-1" in note
+    assert all(r.headers["Authorization"].startswith("Basic ") for r, _ in jira.log)
+    assert [o["status"] for o in outbox(app)] == ["sent"] * 3
+
+
+def test_429_waits_for_retry_after_then_succeeds(app_and_worker, jira, clock):
+    app, worker = app_and_worker()
+    jira.expect_oneshot_request("/rest/api/3/issue/SUP-7", method="PUT").respond_with_response(
+        Response("slow down", status=429, headers={"Retry-After": "30"}))
+    jira.expect_request("/rest/api/3/issue/SUP-7", method="PUT").respond_with_data("", status=204)
+    jira.expect_request("/rest/api/3/issue/SUP-7/assignee", method="PUT").respond_with_data("", status=204)
+    jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json({"comments": []})
+    jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({}, status=201)
+    app.test_client().post("/webhooks/jira", json=outage_payload())
+    worker.run_once()
+    first = outbox(app)[0]
+    assert first["status"] == "pending" and first["attempts"] == 1
+    assert first["next_attempt_at"] == (clock.now() + timedelta(seconds=30)).isoformat()
+    assert "429" in first["last_error"]
+    clock.advance(timedelta(seconds=29))
+    assert worker.run_once() == 0
+    clock.advance(timedelta(seconds=1))
+    assert worker.run_once() == 1
+    assert outbox(app)[0]["status"] == "sent"
+
+
+def test_server_errors_back_off_exponentially_then_go_dead(app_and_worker, jira, clock):
+    app, worker = app_and_worker(max_attempts=3, base_delay=2.0)
+    jira.expect_request("/rest/api/3/issue/SUP-7", method="PUT").respond_with_data("boom", status=500)
+    jira.expect_request("/rest/api/3/issue/SUP-7/assignee", method="PUT").respond_with_data("", status=204)
+    jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json({"comments": []})
+    jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({}, status=201)
+    client = app.test_client()
+    client.post("/webhooks/jira", json=outage_payload())
+    delays = []
+    for _ in range(3):
+        worker.run_once()
+        row = outbox(app)[0]
+        if row["status"] == "pending":
+            due = row["next_attempt_at"]
+            delays.append(due)
+            clock.current = type(clock.current).fromisoformat(due)
+    assert outbox(app)[0]["status"] == "dead" and outbox(app)[0]["attempts"] == 3
+    assert len(delays) == 2
+    deliveries = client.get("/api/deliveries").json
+    assert [d["kind"] for d in deliveries["dead_letters"]] == ["update"]
+    assert "500" in deliveries["dead_letters"][0]["last_error"]
+    assert 'escalator_outbox_rows{status="dead"} 1.0' in client.get("/metrics").get_data(as_text=True)
+
+
+def test_a_rejected_write_is_dead_at_once_with_jiras_reason(app_and_worker, jira):
+    app, worker = app_and_worker()
+    jira.expect_request("/rest/api/3/issue/SUP-7", method="PUT").respond_with_json(
+        {"errorMessages": [], "errors": {"priority": "Priority name 'Highest' is not valid"}}, status=400)
+    jira.expect_request("/rest/api/3/issue/SUP-7/assignee", method="PUT").respond_with_data("", status=204)
+    jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json({"comments": []})
+    jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({}, status=201)
+    app.test_client().post("/webhooks/jira", json=outage_payload())
+    worker.run_once()
+    first = outbox(app)[0]
+    assert first["status"] == "dead" and first["attempts"] == 1
+    assert "is not valid" in first["last_error"]
+    assert "api-token-123" not in first["last_error"]
+
+
+def test_a_note_already_posted_is_not_posted_again(app_and_worker, jira):
+    app, worker = app_and_worker()
+    jira.expect_request("/rest/api/3/issue/SUP-7", method="PUT").respond_with_data("", status=204)
+    jira.expect_request("/rest/api/3/issue/SUP-7/assignee", method="PUT").respond_with_data("", status=204)
+    already = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
+        {"type": "text", "text": "[escalator-1]"}]}]}
+    jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json(
+        {"comments": [{"id": "9", "body": already}]})
+    app.test_client().post("/webhooks/jira", json=outage_payload())
+    worker.run_once()
+    assert [o["status"] for o in outbox(app)] == ["sent", "sent", "skipped"]
+    assert not any(r.method == "POST" for r, _ in jira.log)
+
+
+def test_an_unreachable_jira_is_retried_not_lost(make_app, clock):
+    app = make_app(jira_base_url="http://127.0.0.1:9", jira_email="bot@example.com", jira_api_token="t")
+    container = app.extensions["escalator"]
+    worker = OutboxWorker(container.store, container.clients, clock, rng=_NoJitter())
+    app.test_client().post("/webhooks/jira", json=outage_payload())
+    worker.run_once()
+    rows = outbox(app)
+    assert {o["status"] for o in rows} == {"pending"}
+    assert all(o["last_error"] for o in rows)

@@ -1,0 +1,266 @@
+"""The webhook endpoints end to end over the Flask test client, on a real SQLite database."""
+import json
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plugin.webhooks.signatures import sign_jira, sign_zendesk
+
+from .conftest import FIXTURES, START
+
+JIRA_CREATED = FIXTURES / "jira" / "mattermost__webhook-issue-created.json"
+SECRET = "s3cret-for-tests"
+ALL_FIXTURES = sorted((FIXTURES / "jira").glob("*.json")) + sorted((FIXTURES / "zendesk").glob("*.json"))
+
+
+def outage_payload(key="SUP-7", summary="Checkout is down - total outage"):
+    payload = json.loads(JIRA_CREATED.read_text())
+    payload["issue"]["key"] = key
+    payload["issue"]["fields"]["summary"] = summary
+    payload["issue"]["fields"]["customfield_10050"] = {"value": "Gold"}
+    return payload
+
+
+def post_jira(client, payload, secret=SECRET, delivery="d-1", **headers):
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    if secret:
+        headers.setdefault("X-Hub-Signature", sign_jira(body, secret))
+    headers.setdefault("X-Atlassian-Webhook-Identifier", delivery)
+    return client.post("/webhooks/jira", data=body, headers=headers, content_type="application/json")
+
+
+@pytest.fixture
+def client(make_app):
+    return make_app(jira_webhook_secret=SECRET, zendesk_webhook_secret=SECRET).test_client()
+
+
+def test_health_reports_the_matrix_and_dry_run(client):
+    answer = client.get("/healthz")
+    assert answer.status_code == 200
+    assert answer.json["status"] == "ok" and answer.json["dry_run"] == ["jira", "zendesk"]
+    assert len(answer.json["matrix_version"]) == 12
+
+
+def test_a_signed_jira_delivery_is_decided_stored_and_explained(client):
+    answer = post_jira(client, outage_payload())
+    assert answer.status_code == 202, answer.json
+    assert answer.json["status"] == "accepted"
+    assert answer.json["decision"] == {"severity": "critical", "level": "L1", "owner": "support-oncall",
+                                       "matched": ["enterprise outage is critical"]}
+    ticket = client.get("/api/tickets/jira/SUP-7").json
+    assert (ticket["severity"], ticket["level"], ticket["owner"]) == ("critical", "L1", "support-oncall")
+    assert ticket["assignee"] == "5b10ac8d82e05b22cc7d4ef5" and ticket["priority"] == "Highest"
+    entry = ticket["timeline"][0]
+    assert entry["event"] == "created" and entry["at"] == START.isoformat()
+    assert entry["trace"][0]["rule"] == "enterprise outage is critical"
+    assert entry["trace"][0]["values"]["customer.tier"] == "enterprise"
+    assert {t["name"] for t in ticket["timers"]} == {"ack", "plan", "rca", "update"}
+
+
+def test_dry_run_shows_the_exact_jira_request_it_would_send(client):
+    post_jira(client, outage_payload())
+    outbox = client.get("/api/tickets/jira/SUP-7").json["outbox"]
+    assert [o["status"] for o in outbox] == ["dry_run"] * 3
+    update = outbox[0]["request"][0]
+    assert update["method"] == "PUT"
+    assert update["url"].endswith("/rest/api/3/issue/SUP-7")
+    assert update["json"]["fields"] == {"priority": {"name": "Highest"}}
+    assert {"add": "outage"} in update["json"]["update"]["labels"]
+    assert outbox[1]["request"][0]["json"] == {"accountId": "5b10ac8d82e05b22cc7d4ef5"}
+
+
+@pytest.mark.parametrize("fixture", ALL_FIXTURES, ids=lambda p: p.name)
+def test_every_fixture_is_accepted_or_ignored_end_to_end(make_app, fixture):
+    client = make_app().test_client()
+    answer = client.post(f"/webhooks/{fixture.parent.name}", data=fixture.read_bytes(),
+                         content_type="application/json")
+    assert answer.status_code == 202, answer.json
+    assert answer.json["status"] in ("accepted", "ignored")
+
+
+def test_a_redelivery_is_a_duplicate_and_decides_nothing_twice(client):
+    first = post_jira(client, outage_payload(), delivery="same")
+    second = post_jira(client, outage_payload(), delivery="same")
+    assert (first.json["status"], second.json["status"]) == ("accepted", "duplicate")
+    assert len(client.get("/api/tickets/jira/SUP-7").json["timeline"]) == 1
+
+
+def test_without_a_delivery_id_an_identical_body_is_a_duplicate(make_app):
+    client = make_app().test_client()
+    body = json.dumps(outage_payload()).encode()
+    answers = [client.post("/webhooks/jira", data=body, content_type="application/json").json["status"]
+               for _ in range(2)]
+    assert answers == ["accepted", "duplicate"]
+
+
+@pytest.mark.parametrize("headers, message", [
+    ({"X-Hub-Signature": "sha256=" + "0" * 64}, "does not match the body"),
+    ({"X-Hub-Signature": "md5=abc"}, ""),
+    ({}, "X-Hub-Signature"),
+])
+def test_a_bad_or_missing_jira_signature_is_401(client, headers, message):
+    answer = post_jira(client, outage_payload(), secret="", **headers)
+    assert answer.status_code == 401
+    assert message in answer.json["error"]
+    assert SECRET not in answer.json["error"]
+
+
+def test_a_body_changed_after_signing_is_401(client):
+    body = json.dumps(outage_payload()).encode()
+    answer = post_jira(client, body.replace(b"outage", b"Outage"), secret="",
+                       **{"X-Hub-Signature": sign_jira(body, SECRET)})
+    assert answer.status_code == 401
+
+
+def test_a_stale_zendesk_delivery_is_401(client):
+    body = (FIXTURES / "zendesk" / "escalator__ticket_created.json").read_bytes()
+    signature, stamp = sign_zendesk(body, SECRET, "2020-01-01T00:00:00Z")
+    answer = client.post("/webhooks/zendesk", data=body, content_type="application/json",
+                         headers={"X-Zendesk-Webhook-Signature": signature,
+                                  "X-Zendesk-Webhook-Signature-Timestamp": stamp})
+    assert answer.status_code == 401
+    assert "old" in answer.json["error"]
+
+
+def test_a_signed_zendesk_delivery_is_accepted(client):
+    from datetime import UTC, datetime
+    body = (FIXTURES / "zendesk" / "escalator__ticket_priority_changed__urgent.json").read_bytes()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature, stamp = sign_zendesk(body, SECRET, stamp)
+    answer = client.post("/webhooks/zendesk", data=body, content_type="application/json",
+                         headers={"X-Zendesk-Webhook-Signature": signature,
+                                  "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+                                  "X-Zendesk-Webhook-Invocation-Id": "inv-1"})
+    assert answer.status_code == 202 and answer.json["decision"]["severity"] == "critical"
+
+
+@pytest.mark.parametrize("body, content_type, status, message", [
+    (b"{not json", "application/json", 400, "not valid JSON"),
+    (b"[1, 2]", "application/json", 400, "does not look like a jira webhook"),
+    (b'{"hello": "world"}', "application/json", 400, "does not look like a jira webhook"),
+    (b"webhookEvent=x", "application/x-www-form-urlencoded", 415, "expected a JSON body"),
+    (b'{"webhookEvent": "x"}', "text/plain", 415, "expected a JSON body"),
+])
+def test_malformed_deliveries_get_a_clear_error(make_app, body, content_type, status, message):
+    answer = make_app().test_client().post("/webhooks/jira", data=body, content_type=content_type)
+    assert answer.status_code == status
+    assert message in answer.json["error"]
+
+
+def test_a_body_over_the_limit_is_413(make_app):
+    client = make_app(max_body_bytes="1000").test_client()
+    answer = client.post("/webhooks/jira", data=b'{"x": "' + b"a" * 2000 + b'"}', content_type="application/json")
+    assert answer.status_code == 413
+    assert "larger than the limit of 1000 bytes" in answer.json["error"]
+
+
+def test_an_unsupported_event_is_acknowledged_as_ignored(make_app):
+    client = make_app().test_client()
+    answer = client.post("/webhooks/jira", json={"webhookEvent": "jira:worklog_updated", "timestamp": 1})
+    assert answer.status_code == 202
+    assert answer.json["status"] == "ignored" and "worklog" in answer.json["reason"]
+
+
+def test_an_unknown_platform_is_404_with_the_right_paths(make_app):
+    answer = make_app().test_client().post("/webhooks/github", json={})
+    assert answer.status_code == 404 and "/webhooks/jira" in answer.json["error"]
+
+
+def test_the_api_requires_the_token_when_one_is_set(make_app):
+    client = make_app(api_token="t0ken").test_client()
+    client.post("/webhooks/jira", json=outage_payload())
+    assert client.get("/api/tickets/jira/SUP-7").status_code == 401
+    assert client.get("/api/tickets/jira/SUP-7", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/api/tickets/jira/SUP-7", headers={"Authorization": "Bearer t0ken"}).status_code == 200
+    assert client.get("/healthz").status_code == 200     # health stays open for load balancers
+
+
+def test_an_unknown_ticket_is_404(make_app):
+    answer = make_app().test_client().get("/api/tickets/jira/NOPE-1")
+    assert answer.status_code == 404 and "NOPE-1" in answer.json["error"]
+
+
+def test_deliveries_list_shows_every_outcome(make_app):
+    client = make_app().test_client()
+    client.post("/webhooks/jira", json=outage_payload(), headers={"X-Atlassian-Webhook-Identifier": "a"})
+    client.post("/webhooks/jira", json=outage_payload(), headers={"X-Atlassian-Webhook-Identifier": "a"})
+    client.post("/webhooks/jira", json={"webhookEvent": "sprint_started", "timestamp": 1})
+    answer = client.get("/api/deliveries?limit=10").json
+    assert [d["status"] for d in answer["deliveries"]] == ["ignored", "accepted"]
+    assert answer["deliveries"][1]["ticket_key"] == "SUP-7"
+    assert answer["outbox"] == {"dry_run": 3}
+    assert client.get("/api/deliveries?limit=abc").status_code == 400
+
+
+def test_metrics_count_deliveries_and_the_outbox(make_app):
+    client = make_app().test_client()
+    client.post("/webhooks/jira", json=outage_payload())
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'escalator_deliveries_total{platform="jira",status="accepted"} 1.0' in text
+    assert 'escalator_outbox_rows{status="dry_run"} 3.0' in text
+    assert "escalator_decision_seconds_bucket" in text
+
+
+def test_our_own_write_echoed_back_causes_no_new_write(make_app, clock):
+    client = make_app(jira_bot_account_id="bot-1").test_client()
+    client.post("/webhooks/jira", json=outage_payload(), headers={"X-Atlassian-Webhook-Identifier": "1"})
+    # The echo of our priority write, by the bot account: ignored outright.
+    echo = outage_payload()
+    echo["webhookEvent"] = "jira:issue_updated"
+    echo["user"] = {"accountId": "bot-1"}
+    echo["issue"]["fields"]["priority"] = {"name": "Highest"}
+    echo["changelog"] = {"items": [{"field": "priority", "fromString": "High", "toString": "Highest"}]}
+    answer = client.post("/webhooks/jira", json=echo, headers={"X-Atlassian-Webhook-Identifier": "2"})
+    assert answer.json["status"] == "ignored" and "echo" in answer.json["reason"]
+    # The same change by someone else (or with no bot configured): evaluated, nothing new to write.
+    echo["user"] = {"accountId": "human-1"}
+    clock.advance(timedelta(minutes=1))
+    answer = client.post("/webhooks/jira", json=echo, headers={"X-Atlassian-Webhook-Identifier": "3"})
+    assert answer.json["status"] == "accepted"
+    assert answer.json["changes"] == {} and answer.json["outbox"] == []
+    assert len(client.get("/api/tickets/jira/SUP-7").json["outbox"]) == 3
+
+
+def test_a_human_lowering_the_priority_is_not_fought(make_app):
+    client = make_app().test_client()
+    client.post("/webhooks/jira", json=outage_payload(), headers={"X-Atlassian-Webhook-Identifier": "1"})
+    lowered = outage_payload(summary="Checkout question")
+    lowered["webhookEvent"] = "jira:issue_updated"
+    lowered["issue"]["fields"]["priority"] = {"name": "Low"}
+    lowered["changelog"] = {"items": [{"field": "priority", "fromString": "Highest", "toString": "Low"}]}
+    answer = client.post("/webhooks/jira", json=lowered, headers={"X-Atlassian-Webhook-Identifier": "2"})
+    assert answer.json["outbox"] == []
+
+
+_FUZZ_APP: dict = {}     # one app for all examples: building one per example would dominate the test
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=300) | st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=12).map(lambda v: json.dumps(v).encode()))
+def test_no_input_produces_a_server_error(make_app, body):
+    app = _FUZZ_APP.setdefault("app", make_app())
+    for platform in ("jira", "zendesk"):
+        answer = app.test_client().post(f"/webhooks/{platform}", data=body, content_type="application/json")
+        assert answer.status_code in (202, 400), (answer.status_code, answer.get_data())
+        assert answer.json and ("error" in answer.json or "status" in answer.json)
+
+
+def test_the_webhook_path_works_on_postgresql(make_app):
+    from plugin.store import Store
+    from plugin.store.schema import metadata
+
+    from .conftest import postgres_or_skip
+    store = Store(postgres_or_skip())
+    metadata.drop_all(store.engine)
+    metadata.create_all(store.engine)
+    client = make_app(store=store, jira_webhook_secret=SECRET).test_client()
+    assert post_jira(client, outage_payload(), delivery="pg-1").json["status"] == "accepted"
+    assert post_jira(client, outage_payload(), delivery="pg-1").json["status"] == "duplicate"
+    ticket = client.get("/api/tickets/jira/SUP-7").json
+    assert ticket["severity"] == "critical" and len(ticket["outbox"]) == 3
+    store.dispose()
