@@ -139,3 +139,27 @@ def test_an_unreachable_jira_is_retried_not_lost(make_app, clock):
     rows = outbox(app)
     assert {o["status"] for o in rows} == {"pending"}
     assert all(o["last_error"] for o in rows)
+
+
+def test_the_worker_sends_the_exact_zendesk_calls(make_app, httpserver, clock):
+    from .conftest import FIXTURES
+    app = make_app(zendesk_base_url=httpserver.url_for("/").rstrip("/"), zendesk_email="bot@example.com",
+                   zendesk_api_token="zd-token")
+    container = app.extensions["escalator"]
+    worker = OutboxWorker(container.store, container.clients, clock, rng=_NoJitter())
+    body = (FIXTURES / "zendesk" / "escalator__ticket_priority_changed__urgent.json").read_bytes()
+    key = app.test_client().post("/webhooks/zendesk", data=body, content_type="application/json").json["ticket"]
+    ticket_id = key.split("/")[1]
+    path = f"/api/v2/tickets/{ticket_id}.json"
+    httpserver.expect_request(path, method="PUT").respond_with_json({"ticket": {}})
+    httpserver.expect_request(f"/api/v2/tickets/{ticket_id}/comments.json", method="GET").respond_with_json(
+        {"comments": []})
+    assert worker.run_once() == 3
+    puts = [json.loads(r.get_data()) for r, _ in httpserver.log if r.method == "PUT"]
+    assert puts[0] == {"ticket": {"priority": "urgent"}}
+    assert puts[1] == {"ticket": {"group_id": 360001234567}}
+    assert puts[2]["ticket"]["comment"]["public"] is False
+    assert "Escalator: severity critical" in puts[2]["ticket"]["comment"]["body"]
+    import base64
+    auth = httpserver.log[0][0].headers["Authorization"].split()[1]
+    assert base64.b64decode(auth).decode() == "bot@example.com/token:zd-token"
