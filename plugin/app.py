@@ -8,8 +8,8 @@ from werkzeug.exceptions import HTTPException
 
 from . import bootstrap
 from .api import api, health
-from .metrics import Metrics
 from .outbox import OutboxWorker, start_in_thread
+from .queue import start_consumer
 from .webhooks.views import bp as webhooks
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ def create_app(container: bootstrap.Container | None = None, *, start_worker: bo
     container = container or bootstrap.build()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = container.settings.body_limit
-    metrics = Metrics(container.store)
+    metrics = container.metrics
     app.extensions["escalator"] = container
     app.extensions["escalator.metrics"] = metrics
     for blueprint in (webhooks, api, health):
@@ -30,6 +30,7 @@ def create_app(container: bootstrap.Container | None = None, *, start_worker: bo
                               on_result=lambda platform, result: metrics.writebacks.labels(platform, result).inc())
         app.extensions["escalator.wake"] = worker.wake
         app.extensions["escalator.stop_worker"] = start_in_thread(worker)
+        app.extensions["escalator.consumer"] = start_consumer(container.timers.huey)
     return app
 
 

@@ -5,18 +5,24 @@ tests pass their own clock or store instead of the defaults.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 from .domain.clock import Clock, SystemClock
+from .domain.errors import EscalatorError
 from .engine import Evaluator
 from .matrix import load_matrix
+from .metrics import Metrics
+from .queue import TimerQueue, make_huey
 from .service import EscalationService
 from .settings import Settings
+from .sla import TimerFiring
 from .store import Store
 
 PLATFORMS = ("jira", "zendesk")
+log = logging.getLogger(__name__)
 
 
 def build_evaluator(settings: Settings, rules: str | Path | None = None) -> Evaluator:
@@ -25,21 +31,88 @@ def build_evaluator(settings: Settings, rules: str | Path | None = None) -> Eval
 
 
 class LiveMatrix:
-    """The matrix in force. A reload that fails leaves the last good matrix running."""
+    """The matrices in force: the current one for new tickets, and each ticket's own version.
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    A ticket keeps the matrix it was first evaluated under. Every matrix that goes live is stored
+    with its source, so pinned tickets survive a restart; a reload that fails, or a start with a
+    broken `rules/`, keeps the last good matrix running and says why.
+    """
+
+    def __init__(self, settings: Settings, store: Store, clock: Clock):
+        self.settings, self.store, self.clock = settings, store, clock
         self._lock = threading.Lock()
-        self._evaluator = build_evaluator(settings)
+        self._by_version: dict[str, Evaluator] = {}
+        self.problems: list = []
+        self._current = self._load_current()
 
     def __call__(self) -> Evaluator:
-        return self._evaluator
+        return self._current
 
-    def reload(self) -> Evaluator:
-        evaluator = build_evaluator(self.settings)      # raises before anything is swapped
+    def for_version(self, version: str) -> Evaluator:
+        """The evaluator a ticket pinned to `version` uses; the current one for a new ticket."""
+        if not version or version == self._current.matrix.version:
+            return self._current
         with self._lock:
-            self._evaluator = evaluator
+            if version not in self._by_version:
+                self._by_version[version] = self._rebuild(version) or self._current
+            return self._by_version[version]
+
+    def reload(self) -> list:
+        """Load `rules/` again; on errors keep the matrix in force and return the problems."""
+        try:
+            evaluator = build_evaluator(self.settings)
+        except EscalatorError as exc:
+            self.problems = list(getattr(exc, "problems", [exc]))
+            log.error("the new matrix was refused, %s stays in force:\n%s", self._current.matrix.version, exc)
+            return self.problems
+        self._activate(evaluator)
+        self.problems = []
+        return []
+
+    def _load_current(self) -> Evaluator:
+        try:
+            evaluator = build_evaluator(self.settings)
+        except EscalatorError as exc:
+            with self.store.transaction() as tx:
+                last_good = tx.last_good_matrix()
+            if last_good is None:
+                raise
+            self.problems = list(getattr(exc, "problems", [exc]))
+            log.error("rules/ is invalid; running the last good matrix %s:\n%s", last_good, exc)
+            return self._rebuild(last_good)
+        self._activate(evaluator, remember_only=True)
         return evaluator
+
+    def _activate(self, evaluator: Evaluator, remember_only: bool = False) -> None:
+        with self.store.transaction() as tx:
+            tx.remember_matrix(evaluator.matrix.version, read_sources(self.settings.rules), self.clock.now())
+        with self._lock:
+            self._by_version[evaluator.matrix.version] = evaluator
+            if not remember_only:
+                self._current = evaluator
+
+    def _rebuild(self, version: str) -> Evaluator | None:
+        with self.store.transaction() as tx:
+            files = tx.matrix_files(version)
+        if files is None:
+            log.warning("matrix %s is not stored; its tickets use the current matrix", version)
+            return None
+        folder = Path(self.settings.data_dir) / "matrices" / version
+        for relative, text in files.items():
+            target = folder / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        return Evaluator(load_matrix(folder), self.settings.engine)
+
+
+def read_sources(rules: str | Path) -> dict[str, str]:
+    """matrix.yaml and its templates, by path relative to the rules directory."""
+    root = Path(rules)
+    files = {"matrix.yaml": (root / "matrix.yaml").read_text(encoding="utf-8")}
+    for template in sorted((root / "templates").glob("*")) if (root / "templates").is_dir() else []:
+        if template.is_file():
+            files[f"templates/{template.name}"] = template.read_text(encoding="utf-8")
+    return files
 
 
 @dataclass
@@ -51,6 +124,9 @@ class Container:
     service: EscalationService
     clients: dict
     planners: dict
+    metrics: Metrics
+    firing: TimerFiring
+    timers: TimerQueue
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None,
@@ -65,7 +141,10 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
         store = Store(settings.database)
     clients = build_clients(settings) if clients is None else clients
     planners = {p: clients.get(p) or planner_for(p, settings) for p in PLATFORMS}
-    matrix = LiveMatrix(settings)
+    matrix = LiveMatrix(settings, store, clock)
     bots = {"jira": {settings.jira_bot_account_id} - {""}, "zendesk": {settings.zendesk_bot_user_id} - {""}}
     service = EscalationService(matrix, clock, planners, live_platforms=set(clients), bot_actors=bots)
-    return Container(settings, clock, store, matrix, service, clients, planners)
+    metrics = Metrics(store)
+    firing = TimerFiring(store, service, clock, on_fired=metrics.timer_fired)
+    timers = TimerQueue(make_huey(settings), firing)
+    return Container(settings, clock, store, matrix, service, clients, planners, metrics, firing, timers)

@@ -146,20 +146,26 @@ def serve(host, port, workers, threads, no_worker):
 @main.command()
 @click.option("--interval", default=1.0, show_default=True, type=float, help="Seconds between outbox passes.")
 def worker(interval):
-    """Send queued write-backs to Jira and Zendesk, with retries (when `serve --no-worker`)."""
+    """Fire SLA timers and send queued write-backs (for `serve --no-worker` deployments)."""
     import signal
     import threading
 
     from . import bootstrap
     from .outbox import OutboxWorker
+    from .queue import start_consumer
 
     container = bootstrap.build()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    consumer = start_consumer(container.timers.huey)
     dry = sorted({"jira", "zendesk"} - set(container.clients))
-    console.print(f"outbox worker started (dry-run for: {', '.join(dry) or 'none'})")
-    OutboxWorker(container.store, container.clients, container.clock).run_forever(stop, interval)
+    console.print(f"worker started: SLA timers on {type(container.timers.huey).__name__}, "
+                  f"write-backs (dry-run for: {', '.join(dry) or 'none'})")
+    try:
+        OutboxWorker(container.store, container.clients, container.clock).run_forever(stop, interval)
+    finally:
+        consumer.stop(graceful=True)
 
 
 def _configured(settings) -> set[str]:

@@ -18,7 +18,13 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
         self.writebacks = Counter("escalator_writebacks_total", "Write-back attempts by platform and result",
                                   ["platform", "result"], registry=self.registry)
+        self.timer_lag = Histogram("escalator_timer_lag_seconds", "How late an SLA timer fired after its due time",
+                                   ["event"], registry=self.registry,
+                                   buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
         self.registry.register(_OutboxCollector(store))
+
+    def timer_fired(self, event: str, timer: str, lag_seconds: float) -> None:
+        self.timer_lag.labels(event).observe(max(lag_seconds, 0.0))
 
 
 class _OutboxCollector:

@@ -6,7 +6,7 @@ outbox rows are stored together or not at all. No Flask, no HTTP: the simulator 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -15,6 +15,7 @@ from .domain.clock import Clock
 from .domain.decision import Decision
 from .domain.ticket import TicketEvent, TicketState
 from .engine import Evaluator
+from .sla import TIMER_ACTOR, TimerBook, Wakeup, snapshot_of
 
 _COMPARED = ("severity", "level", "owner", "assignee", "priority")
 
@@ -31,12 +32,18 @@ class Outcome:
     changes: dict = field(default_factory=dict)
     outbox_ids: tuple[int, ...] = ()
     log_id: int | None = None
+    wakeups: tuple[Wakeup, ...] = ()   # when the queue must wake the worker for this ticket's timers
+
+
+class Matrices(Protocol):
+    def __call__(self) -> Evaluator: ...
+    def for_version(self, version: str) -> Evaluator: ...
 
 
 class EscalationService:
-    def __init__(self, evaluator: Callable[[], Evaluator], clock: Clock, planners: Mapping[str, RequestPlanner],
+    def __init__(self, matrices: Matrices, clock: Clock, planners: Mapping[str, RequestPlanner],
                  live_platforms: set[str], bot_actors: Mapping[str, set[str]] | None = None):
-        self.evaluator = evaluator
+        self.matrices = matrices
         self.clock = clock
         self.planners = planners
         self.live_platforms = live_platforms       # platforms with write-back credentials
@@ -45,8 +52,8 @@ class EscalationService:
     def handle(self, tx, event: TicketEvent, delivery_id: int | None = None) -> Outcome:
         if event.actor and event.actor in self.bot_actors.get(event.platform, set()):
             return Outcome("ignored", "an echo of Escalator's own write-back (the actor is the bot account)")
-        evaluator = self.evaluator()
         before = tx.ticket_state(event.platform, event.key)
+        evaluator = self.matrices.for_version(before.matrix_version)    # a ticket keeps its matrix
         decision = evaluator.evaluate(event, before)
         after = _state_after(before, decision, evaluator.matrix.version)
         changes = {f: [getattr(before, f), getattr(after, f)] for f in _COMPARED
@@ -59,20 +66,13 @@ class EscalationService:
             log_id = tx.append_log(platform=event.platform, key=event.key, at=now, delivery_id=delivery_id,
                                    event_kind=event.kind.value, actor=event.actor, changes=changes,
                                    decision=decision.as_dict(), matrix_version=after.matrix_version)
-        tx.save_ticket(event.platform, event.key, after, now)
-        self._update_timers(tx, event, decision, now)
-        actions = plan_actions(event.platform, event.key, before, decision)
+        is_timer_event = event.actor == TIMER_ACTOR     # keep the snapshot of the last real event
+        tx.save_ticket(event.platform, event.key, after, now, None if is_timer_event else snapshot_of(event))
+        wakeups = TimerBook(tx, evaluator.matrix, now).apply(event, decision, before.severity != after.severity)
+        actions = plan_actions(event.platform, event.key, before, decision, event.priority)
         outbox_ids = tuple(self._enqueue(tx, action, log_id, delivery_id, now) for action in actions)
-        return Outcome("accepted", decision=decision, changes=changes, outbox_ids=outbox_ids, log_id=log_id)
-
-    def _update_timers(self, tx, event, decision, now) -> None:
-        # Stops first: a severity change stops the old timers and re-arms the same names.
-        for name in decision.stop_timers:
-            tx.stop_timer(platform=event.platform, key=event.key, name=name, now=now)
-        for timer in decision.start_timers:
-            tx.start_timer(platform=event.platform, key=event.key, name=timer.name,
-                           seconds=int(timer.duration.total_seconds()), calendar=timer.calendar,
-                           recurring=timer.recurring, now=now)
+        return Outcome("accepted", decision=decision, changes=changes, outbox_ids=outbox_ids, log_id=log_id,
+                       wakeups=tuple(wakeups))
 
     def _enqueue(self, tx, action: Action, log_id, delivery_id, now) -> int:
         if action.kind == NOTE:
@@ -90,4 +90,5 @@ def _state_after(before: TicketState, decision: Decision, matrix_version: str) -
         labels=tuple(dict.fromkeys(before.labels + decision.labels)),
         priority=decision.priority or before.priority,
         assignee=decision.assignee or before.assignee,
+        human_severity=decision.human_severity,
     )

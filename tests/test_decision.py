@@ -26,8 +26,6 @@ def event(kind=EventKind.CREATED, platform="jira", **fields) -> TicketEvent:
 @pytest.mark.parametrize("state, incoming", [
     pytest.param(TicketState("critical", "L2", "platform-sre"), event(EventKind.UPDATED),
                  id="nothing matches"),
-    pytest.param(TicketState("critical", "L1", "support-oncall"),
-                 event(EventKind.PRIORITY_CHANGED, priority="Low"), id="platform priority lowered"),
     pytest.param(TicketState("critical", "L3", "vp-support"),
                  event(summary=OUTAGE, customer_tier="enterprise"), id="trigger for a lower level"),
     pytest.param(TicketState("critical", "L2", "payments-eng"),
@@ -113,7 +111,7 @@ CRITICAL_TIMERS = timers(("ack", "minutes", 15, "24x7", False),
 @pytest.mark.parametrize("state, start, stop", [
     pytest.param(TicketState(), CRITICAL_TIMERS, (), id="severity first set"),
     pytest.param(TicketState("critical", "L1", "support-oncall"), (), (), id="severity unchanged"),
-    pytest.param(TicketState("low", "L1", "support-oncall"), CRITICAL_TIMERS, ("ack",),
+    pytest.param(TicketState("low", "L1", "support-oncall"), CRITICAL_TIMERS, (),
                  id="severity rises"),
 ])
 def test_timers_start_with_a_severity_and_are_rearmed_when_it_rises(evaluate, state, start, stop):
@@ -131,11 +129,11 @@ def test_eu_personal_data_incident_adds_the_72_hour_regulator_notice(evaluate):
 
 
 @pytest.mark.parametrize("by_agent, public, stopped", [
-    (True, True, ("ack",)),
+    (True, True, ("ack", "update")),
     (True, False, ()),
     (False, True, ()),
 ])
-def test_agents_public_comment_stops_the_ack_timer(evaluate, by_agent, public, stopped):
+def test_agents_public_comment_stops_ack_and_restarts_the_update_cadence(evaluate, by_agent, public, stopped):
     comment = Comment("Looking into it now.", public=public, by_agent=by_agent)
 
     decision = evaluate(event(EventKind.COMMENTED, comment=comment),
@@ -212,3 +210,27 @@ def test_evaluation_applies_the_field_map_before_matching(evaluate):
     decision = evaluate(event(summary=OUTAGE, custom_fields={"customfield_10050": "Gold"}))
 
     assert decision.reasons["severity"] == ENTERPRISE_OUTAGE
+
+
+def test_an_agent_lowering_the_priority_is_respected_and_remembered(evaluate):
+    state = TicketState("critical", "L1", "support-oncall", priority="Highest")
+    lowered = evaluate(event(EventKind.PRIORITY_CHANGED, priority="Low", summary="total outage",
+                             customer_tier="enterprise"), state)
+    assert (lowered.severity, lowered.human_severity) == ("low", "low")
+    assert lowered.reasons["severity"] == "human:Low"
+    later = evaluate(event(EventKind.COMMENTED, summary="total outage", customer_tier="enterprise"),
+                     TicketState("low", "L1", "support-oncall", human_severity="low"))
+    assert later.severity == "low"
+
+
+def test_our_own_priority_write_echoed_back_is_not_an_agents_choice(evaluate):
+    echo = evaluate(event(EventKind.PRIORITY_CHANGED, priority="Highest"),
+                    TicketState("critical", "L1", "support-oncall", priority="Highest"))
+    assert echo.human_severity == "" and echo.severity == "critical"
+
+
+def test_a_pinned_rule_holds_against_an_agents_lower_priority(evaluate):
+    lowered = evaluate(event(EventKind.PRIORITY_CHANGED, priority="Low", summary="a safety hazard"),
+                       TicketState("critical", "L3", "vp-support"))
+    assert lowered.severity == "critical"
+    assert lowered.reasons["severity"] == "rule:safety concern goes to executives"

@@ -154,12 +154,12 @@ def test_the_worker_sends_the_exact_zendesk_calls(make_app, httpserver, clock):
     httpserver.expect_request(path, method="PUT").respond_with_json({"ticket": {}})
     httpserver.expect_request(f"/api/v2/tickets/{ticket_id}/comments.json", method="GET").respond_with_json(
         {"comments": []})
-    assert worker.run_once() == 3
+    # The ticket already shows priority urgent, so only the assignment and the note are written.
+    assert worker.run_once() == 2
     puts = [json.loads(r.get_data()) for r, _ in httpserver.log if r.method == "PUT"]
-    assert puts[0] == {"ticket": {"priority": "urgent"}}
-    assert puts[1] == {"ticket": {"group_id": 360001234567}}
-    assert puts[2]["ticket"]["comment"]["public"] is False
-    assert "Escalator: severity critical" in puts[2]["ticket"]["comment"]["body"]
+    assert puts[0] == {"ticket": {"group_id": 360001234567}}
+    assert puts[1]["ticket"]["comment"]["public"] is False
+    assert "Escalator: severity critical" in puts[1]["ticket"]["comment"]["body"]
     import base64
     auth = httpserver.log[0][0].headers["Authorization"].split()[1]
     assert base64.b64decode(auth).decode() == "bot@example.com/token:zd-token"

@@ -55,6 +55,21 @@ EXPECTED = {
         "status": "Done"}),
     "mattermost__webhook-server-issue-updated-commented-1.json": (K.COMMENTED, "PRJX-14", {
         "actor": "levbrouk", "comment.body": "unik", "comment.by_agent": True}),
+    # Jira Automation "Send web request" bodies: no webhookEvent; issue data cannot tell the event.
+    "escalator-automation__issue-data-jira-format.json": (K.UPDATED, "KT-22", {
+        "labels": ("Label1", "Label2"), "project": "KT", "status": "To Do", "priority": "Medium",
+        "reporter": "5cedcb4355a88a0fc86388ba", "actor": "", "comment": None, "occurred_at": None}),
+    "escalator-automation__issue-data-automation-format.json": (K.UPDATED, "TEST-11", {
+        "priority": "Blocker", "summary": "summary updated", "changes": (), "comment": None}),
+    "escalator-automation__custom-body-commented.json": (K.COMMENTED, "SUP-1842", {
+        "comment.body": 'Checkout is still down for all our stores.\nFinance says "we lose about 40k '
+                        'EUR per hour". Please escalate.',
+        "comment.by_agent": False, "comment.public": True, "comment.author": "Dana Okafor",
+        "actor": "712020:4f3c2a9e-8d51-4c57-a0f2-6b1e9d3c7a21", "summary":
+        'Checkout returns "502 Bad Gateway" for EU customers', "status": "Waiting for support",
+        "labels": ("region-eu", "customer-reported"), "components": ("payments",), "assignee": "",
+        "issue_type": "[System] Incident", "project": "SUP",
+        "occurred_at": datetime(2026, 3, 4, 9, 17, 42, 300000, tzinfo=UTC)}),
 }
 # fixture -> part of the UnsupportedEvent message
 IGNORED = {
@@ -208,7 +223,8 @@ def replaced(path: tuple, value: object) -> dict:
 @pytest.mark.parametrize("payload, message", [
     ([{"webhookEvent": "jira:issue_created"}], "expected a JSON object from Jira, found list"),
     ({"event": "issue_created"},
-     "expected a Jira webhook with a 'webhookEvent' name, found nothing"),
+     r"expected a Jira webhook \('webhookEvent'\), Jira Automation issue data .* found an object "
+     r"with keys \['event'\]\. See docs/jira-automation\.md"),
     (replaced(("webhookEvent",), 7), "'webhookEvent' name, found int 7"),
     (without(("issue",)), "expected an 'issue' object in Jira jira:issue_created, found nothing"),
     (without(("issue", "key")), "expected 'issue.key' in Jira jira:issue_created, found nothing"),

@@ -60,14 +60,39 @@ def test_ticket_state_round_trips_with_aware_times(store):
     assert row["created_at"] == START and row["updated_at"] == START + timedelta(minutes=5)
 
 
-def test_timers_restart_and_stop(store):
+def test_a_timer_is_armed_rearmed_and_found_when_due(store):
+    due = START + timedelta(minutes=15)
+    arm = dict(platform="jira", key="K", name="ack", seconds=900, calendar="24x7", recurring=False,
+               warn_fraction=0.8, now=START, due_at=due, warn_at=START + timedelta(minutes=12))
     with store.transaction() as tx:
-        tx.start_timer(platform="jira", key="K", name="ack", seconds=900, calendar="24x7", recurring=False, now=START)
-        tx.stop_timer(platform="jira", key="K", name="ack", now=START + timedelta(minutes=3))
-        tx.start_timer(platform="jira", key="K", name="plan", seconds=60, calendar="24x7", recurring=False, now=START)
-        timers = tx.timers_of("jira", "K")
-    assert [(t["name"], t["state"]) for t in timers] == [("ack", "stopped"), ("plan", "running")]
-    assert timers[0]["stopped_at"] == START + timedelta(minutes=3)
+        timer_id = tx.arm_timer(**arm)
+        assert tx.due_timer_ids(START + timedelta(minutes=11)) == []
+        assert tx.due_timer_ids(START + timedelta(minutes=12)) == [timer_id]     # the warning is due
+        tx.update_timer(timer_id, warned=True)
+        assert tx.due_timer_ids(START + timedelta(minutes=14)) == []
+        assert tx.due_timer_ids(due) == [timer_id]
+        assert tx.arm_timer(**{**arm, "now": due, "due_at": due + timedelta(minutes=15)}) == timer_id
+        rearmed = tx.timer(timer_id)
+    assert rearmed["warned"] is False and rearmed["segment_start"] == due and rearmed["state"] == "running"
+
+
+def test_a_stopped_timer_is_never_due(store):
+    with store.transaction() as tx:
+        timer_id = tx.arm_timer(platform="jira", key="K", name="plan", seconds=60, calendar="24x7", recurring=False,
+                                warn_fraction=0.0, now=START, due_at=START + timedelta(minutes=1), warn_at=None)
+        tx.update_timer(timer_id, state="stopped", stopped_at=START)
+        assert tx.due_timer_ids(START + timedelta(days=1)) == []
+        assert tx.timers_of("jira", "K")[0]["stopped_at"] == START
+
+
+def test_a_matrix_is_remembered_with_its_source(store):
+    with store.transaction() as tx:
+        tx.remember_matrix("v1", {"matrix.yaml": "a"}, START)
+        tx.remember_matrix("v2", {"matrix.yaml": "b"}, START + timedelta(minutes=1))
+        tx.remember_matrix("v1", {"matrix.yaml": "a"}, START + timedelta(minutes=2))
+        assert tx.last_good_matrix() == "v1"
+        assert tx.matrix_files("v2") == {"matrix.yaml": "b"}
+        assert tx.matrix_files("v3") is None
 
 
 def test_an_outbox_row_is_claimed_by_one_worker_only(store):

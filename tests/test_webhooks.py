@@ -231,7 +231,10 @@ def test_a_human_lowering_the_priority_is_not_fought(make_app):
     lowered["issue"]["fields"]["priority"] = {"name": "Low"}
     lowered["changelog"] = {"items": [{"field": "priority", "fromString": "Highest", "toString": "Low"}]}
     answer = client.post("/webhooks/jira", json=lowered, headers={"X-Atlassian-Webhook-Identifier": "2"})
-    assert answer.json["outbox"] == []
+    assert answer.json["decision"]["severity"] == "low"
+    outbox = client.get("/api/tickets/jira/SUP-7").json["outbox"]
+    kinds = [o["kind"] for o in outbox if o["id"] in answer.json["outbox"]]
+    assert kinds == ["note"]        # said on the ticket, never written back over the agent's choice
 
 
 _FUZZ_APP: dict = {}     # one app for all examples: building one per example would dominate the test

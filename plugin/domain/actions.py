@@ -26,11 +26,13 @@ class Action:
     data: dict = field(default_factory=dict)
 
 
-def plan_actions(platform: str, key: str, before: TicketState, decision: Decision) -> list[Action]:
-    """The writes that bring the ticket in line with `decision`, given what we wrote before."""
+def plan_actions(platform: str, key: str, before: TicketState, decision: Decision,
+                 priority_now: str = "") -> list[Action]:
+    """The writes that bring the ticket in line with `decision`, given what we wrote before and the
+    priority the ticket shows now (an agent may already have set it)."""
     actions = []
     update = {}
-    if decision.priority and decision.priority != before.priority:
+    if decision.priority and decision.priority not in (before.priority, priority_now):
         update["priority"] = decision.priority
     new_labels = [lb for lb in decision.labels if lb not in before.labels]
     if new_labels:
@@ -49,7 +51,9 @@ def escalation_note(before: TicketState, decision: Decision) -> str:
     lines = [f"Escalator: severity {decision.severity}, level {decision.level}, owner {decision.owner or 'none'}."]
     if before.level and before.level != decision.level:
         lines.append(f"Escalated from {before.level} to {decision.level}.")
-    if before.severity and before.severity != decision.severity:
+    if decision.human_severity and decision.human_severity != before.human_severity:
+        lines.append(f"Severity set to {decision.severity} by an agent's priority change; Escalator keeps it.")
+    elif before.severity and before.severity != decision.severity:
         lines.append(f"Severity raised from {before.severity} to {decision.severity}.")
     for fired in decision.trace:
         if fired.decided:

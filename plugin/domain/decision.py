@@ -13,7 +13,8 @@ from .matrix import Matrix, Rule, TimerSpec
 from .ticket import EventKind, TicketEvent, TicketState
 
 _TRACE_VALUE_LIMIT = 200
-_RESOLVED, _STALLED = EventKind.RESOLVED, EventKind.COMMUNICATION_STALLED   # enum lookups are slow
+# Enum attribute lookups are slow and this runs for every event.
+_RESOLVED, _STALLED, _PRIORITY_CHANGED = EventKind.RESOLVED, EventKind.COMMUNICATION_STALLED, EventKind.PRIORITY_CHANGED
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Decision:
     notifications: tuple[Notification, ...] = ()
     trace: tuple[Fired, ...] = ()
     reasons: dict = field(default_factory=dict, compare=False)   # decided field -> why
+    human_severity: str = ""        # an agent's own choice of severity, kept until they change it again
 
     @property
     def matched(self) -> tuple[str, ...]:
@@ -64,6 +66,7 @@ class Decision:
                                "recipients": list(n.recipients), "sensitive": n.sensitive}
                               for n in self.notifications],
             "reasons": dict(self.reasons),
+            "human_severity": self.human_severity,
             "trace": [{"rule": f.rule, "kind": f.kind, "category": f.category,
                        "values": dict(f.values), "decided": list(f.decided)} for f in self.trace],
         }
@@ -88,6 +91,7 @@ def decide(matrix: Matrix, event: TicketEvent, state: TicketState, matched: Sequ
         notifications=_notifications(matrix, event, state, level),
         trace=_trace(matched, event, state, reasons),
         reasons=reasons,
+        human_severity=human_severity(matrix, event, state),
     )
     return decision
 
@@ -101,8 +105,27 @@ def _most_severe(candidates: Iterable[tuple[int, str, str]], reasons: dict, key:
     return best[1]
 
 
+def human_severity(matrix: Matrix, event: TicketEvent, state: TicketState) -> str:
+    """The severity an agent chose by changing the priority by hand, which Escalator then respects.
+
+    Our own priority writes come back with the severity we already hold, so they never count.
+    """
+    if event.kind is _PRIORITY_CHANGED:
+        chosen = matrix.severity_for_priority(event.platform, event.priority)
+        if chosen and chosen != state.severity:
+            return chosen
+    return state.human_severity
+
+
 def _pick_severity(matrix, event, state, matched, reasons) -> str:
     rank = matrix.severity_rank
+    by_hand = human_severity(matrix, event, state)
+    if by_hand:
+        # Only rules the matrix pins may override an agent's own choice of priority.
+        candidates = [(rank[by_hand], by_hand, f"human:{event.priority or by_hand}")]
+        candidates += [(rank[r.then.severity], r.then.severity, f"rule:{r.name}")
+                       for r in matched if r.then.severity and r.then.pin]
+        return _most_severe(candidates, reasons, "severity")
     candidates = []
     if state.severity in rank:
         candidates.append((rank[state.severity], state.severity, "current"))
@@ -160,11 +183,8 @@ def _timers_to_start(matrix, state, severity, matched) -> tuple[TimerSpec, ...]:
 
 
 def _timers_to_stop(matrix, state, severity, matched) -> tuple[str, ...]:
-    stops = [name for r in matched if r.kind == "stop" for name in r.stops]
-    if state.severity and severity != state.severity and state.severity in matrix.timers:
-        # Re-armed under the new severity's durations.
-        stops += [t.name for t in matrix.timers[state.severity].timers]
-    return tuple(dict.fromkeys(stops))
+    # Only what stop rules say; timers of a severity that changed are re-armed by their new start.
+    return tuple(dict.fromkeys(name for r in matched if r.kind == "stop" for name in r.stops))
 
 
 def _notifications(matrix, event, state, level) -> tuple[Notification, ...]:

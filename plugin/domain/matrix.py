@@ -97,6 +97,7 @@ class Effects:
     owner: str = ""
     labels: tuple[str, ...] = ()
     add_timers: tuple[TimerSpec, ...] = ()
+    pin: bool = False               # the severity holds even against an agent's own priority change
 
 
 @dataclass(frozen=True)

@@ -101,3 +101,4 @@ class TicketState:
     labels: tuple[str, ...] = ()    # labels we added
     priority: str = ""              # the platform priority we last wrote
     assignee: str = ""              # the platform assignee we last wrote
+    human_severity: str = ""        # set when an agent changed the priority by hand: respected

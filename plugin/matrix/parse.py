@@ -195,7 +195,7 @@ class MatrixParser:
         add_timers = tuple(TimerSpec(name, self._duration(path + ("then", "add_timers", name), text), "24x7")
                            for name, text in (then.get("add_timers") or {}).items())
         effects = Effects(then.get("severity", ""), then.get("level", ""), then.get("owner", ""),
-                          tuple(then.get("labels", ())), add_timers)
+                          tuple(then.get("labels", ())), add_timers, then.get("pin", False))
         return Rule(raw["name"], kind, self.condition(path + ("when",), raw["when"]), effects,
                     category=raw.get("type", ""), path=path_text(path), description=raw.get("description", ""))
 

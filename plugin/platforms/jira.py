@@ -2,28 +2,20 @@
 
 A pure function of the decoded JSON body. Every Jira flavour sends the same envelope
 (`webhookEvent`, `timestamp`, `issue`, plus `changelog`, `comment` or `user` as the event needs);
-the quirks of each flavour are commented where they are handled.
+the quirks of each flavour are commented where they are handled. Bodies without `webhookEvent`
+come from Jira Automation rules and are parsed by jira_automation.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 
 from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
-from plugin.domain.ticket import Change, Comment, EventKind, TicketEvent
+from plugin.domain.ticket import Change, EventKind, TicketEvent
 
-from ._json import MISSING, found, items, number, text
-from .jira_fields import (
-    body_text,
-    custom_fields,
-    display_name,
-    name,
-    same_user,
-    satisfaction,
-    user_id,
-)
-
-PLATFORM = "jira"
+from . import jira_automation
+from ._json import MISSING, found, items, text
+from .jira_fields import DONE_STATUS_NAMES, comment, epoch_ms, issue_event, status_category, user_id
+from .jira_fields import PLATFORM as PLATFORM  # named next to its parser, as in zendesk
 
 # Jira Server/DC reports comment deletions and work logging as `jira:issue_updated`
 # with only this event type name to tell them apart from real edits.
@@ -43,14 +35,15 @@ SIGNIFICANCE = (
     EventKind.RESOLVED, EventKind.REOPENED, EventKind.PRIORITY_CHANGED, EventKind.ASSIGNED,
     EventKind.STATUS_CHANGED, EventKind.SATISFACTION_RATED, EventKind.COMMENTED,
 )
-DONE_STATUS_NAMES = frozenset({"done", "resolved", "closed", "complete", "completed"})
 
 
 def parse(payload: dict, headers: Mapping[str, str] | None = None) -> TicketEvent | None:
     """The TicketEvent for one Jira delivery (any decoded JSON value is accepted).
 
-    Never returns None today: every handled event names an issue the matrix can evaluate.
+    Returns None only for a Jira Automation body whose smart values were not rendered.
     """
+    if isinstance(payload, dict) and "webhookEvent" not in payload:
+        return jira_automation.parse(payload, headers)
     event = _event_name(payload)
     handler = HANDLERS.get(event)
     if handler is None:
@@ -116,7 +109,7 @@ def _updated(payload: dict, fields: dict) -> EventKind:
     if update_type in IGNORED_UPDATE_TYPES and not changes:
         raise UnsupportedEvent(f"Jira issue update {update_type!r} is ignored: it changes "
                                "nothing the escalation matrix reads")
-    done = _status_category(fields) == "done"
+    done = status_category(fields) == "done"
     kinds = {_item_kind(item, done) for item in changes}
     kinds.add(UPDATE_TYPE_KINDS.get(update_type))
     if update_type in COMMENT_UPDATE_TYPES and isinstance(payload.get("comment"), dict):
@@ -174,27 +167,10 @@ IGNORED_EVENTS = frozenset({
 
 
 def _ticket_event(payload: dict, key: str, fields: dict, kind: EventKind) -> TicketEvent:
-    return TicketEvent(
-        platform=PLATFORM,
-        kind=kind,
-        key=key,
-        occurred_at=_epoch_ms(payload.get("timestamp")),
-        summary=text(fields.get("summary")),
-        description=body_text(fields.get("description")),
-        status=name(fields.get("status")),
-        priority=name(fields.get("priority")),
-        issue_type=name(fields.get("issuetype")),
-        project=_project_key(fields.get("project")),
-        labels=tuple(label for label in items(fields.get("labels")) if text(label)),
-        components=tuple(n for n in map(name, items(fields.get("components"))) if n),
-        reporter=user_id(fields.get("reporter")),
-        assignee=user_id(fields.get("assignee")),
-        actor=_actor(payload),
-        comment=_comment(payload.get("comment"), fields.get("reporter")),
-        changes=tuple(_change(item) for item in _changelog_items(payload)),
-        satisfaction=satisfaction(fields),
-        custom_fields=custom_fields(fields),
-    )
+    return issue_event(kind, key, fields, occurred_at=epoch_ms(payload.get("timestamp")),
+                       actor=_actor(payload),
+                       comment=comment(payload.get("comment"), fields.get("reporter")),
+                       changes=[_change(item) for item in _changelog_items(payload)])
 
 
 def _changelog_items(payload: dict) -> list[dict]:
@@ -208,51 +184,12 @@ def _change(item: dict) -> Change:
                   text(item.get("toString")))
 
 
-def _status_category(fields: dict) -> str:
-    status = fields.get("status")
-    category = status.get("statusCategory") if isinstance(status, dict) else None
-    return text(category.get("key")) if isinstance(category, dict) else ""
-
-
-def _project_key(value: object) -> str:
-    if isinstance(value, dict):
-        return text(value.get("key")) or text(value.get("name"))
-    return text(value)
-
-
 def _actor(payload: dict) -> str:
     # Comment webhooks carry no `user`: whoever wrote (or last edited) the comment acted.
     user = payload.get("user")
     if isinstance(user, dict):
         return user_id(user)
-    comment = payload.get("comment")
-    if isinstance(comment, dict):
-        return user_id(comment.get("updateAuthor")) or user_id(comment.get("author"))
+    note = payload.get("comment")
+    if isinstance(note, dict):
+        return user_id(note.get("updateAuthor")) or user_id(note.get("author"))
     return ""
-
-
-def _comment(comment: object, reporter: object) -> Comment | None:
-    if not isinstance(comment, dict):
-        return None
-    author = comment.get("author")
-    # Service Management marks customer-visible comments with jsdPublic; plain Jira has no
-    # internal comments, so a missing or null flag means public.
-    public = comment.get("jsdPublic")
-    # Best effort: Jira does not say who is an agent. On Service Management the reporter is
-    # the customer, so anyone else commenting counts as an agent; comment webhooks carry a
-    # trimmed issue without reporter, so those comments count as an agent's too.
-    return Comment(body=body_text(comment.get("body")), author=display_name(author),
-                   public=public if isinstance(public, bool) else True,
-                   by_agent=not same_user(author, reporter))
-
-
-def _epoch_ms(value: object) -> datetime | None:
-    # Jira sends epoch milliseconds. Relayed payloads sometimes carry a reformatted local
-    # time instead; guessing its zone would be worse than letting the receipt time stand in.
-    millis = number(value)
-    if millis is None or isinstance(value, str) and not value.strip().isdigit():
-        return None
-    try:
-        return datetime.fromtimestamp(millis / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
-        return None

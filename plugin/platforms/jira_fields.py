@@ -1,12 +1,61 @@
-"""Jira field values to plain text: users, rich text (ADF), custom fields, CSAT ratings."""
+"""Jira issue fields to a TicketEvent: users, rich text (ADF), custom fields, CSAT ratings, comments.
+
+Shared by webhooks and Jira Automation bodies, which carry the same REST representation of an issue.
+"""
 from __future__ import annotations
 
-from plugin.domain.ticket import Satisfaction
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from plugin.domain.ticket import Change, Comment, EventKind, Satisfaction, TicketEvent
 
 from ._json import items, number, number_text, scalar_text, text
 
+PLATFORM = "jira"
+DONE_STATUS_NAMES = frozenset({"done", "resolved", "closed", "complete", "completed"})
 _ADF_INLINE_PARENTS = frozenset({"paragraph", "heading"})
 _ADF_MAX_DEPTH = 64
+
+
+def issue_event(kind: EventKind, key: str, fields: dict, *, occurred_at: datetime | None = None,
+                actor: str = "", comment: Comment | None = None, changes: Sequence[Change] = (),
+                timer: str = "") -> TicketEvent:
+    """The TicketEvent for one issue's REST `fields` and what the delivery says happened."""
+    return TicketEvent(
+        platform=PLATFORM,
+        kind=kind,
+        key=key,
+        occurred_at=occurred_at,
+        summary=text(fields.get("summary")),
+        description=body_text(fields.get("description")),
+        status=name(fields.get("status")),
+        priority=name(fields.get("priority")),
+        issue_type=name(fields.get("issuetype")),
+        project=project_key(fields.get("project")),
+        labels=tuple(label for label in items(fields.get("labels")) if text(label)),
+        components=tuple(n for n in map(name, items(fields.get("components"))) if n),
+        reporter=user_id(fields.get("reporter")),
+        assignee=user_id(fields.get("assignee")),
+        actor=actor,
+        comment=comment,
+        changes=tuple(changes),
+        satisfaction=satisfaction(fields),
+        timer=timer,
+        custom_fields=custom_fields(fields),
+    )
+
+
+def epoch_ms(value: object) -> datetime | None:
+    """A UTC time from Jira's epoch milliseconds (a number, or a string of digits)."""
+    # Relayed payloads sometimes carry a reformatted local time instead; guessing its zone
+    # would be worse than letting the receipt time stand in.
+    millis = number(value)
+    if millis is None or isinstance(value, str) and not value.strip().isdigit():
+        return None
+    try:
+        return datetime.fromtimestamp(millis / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def name(value: object) -> str:
@@ -14,6 +63,20 @@ def name(value: object) -> str:
     if isinstance(value, dict):
         return text(value.get("name"))
     return text(value)
+
+
+def project_key(value: object) -> str:
+    """The project's key (its name if the key is missing), or a bare string."""
+    if isinstance(value, dict):
+        return text(value.get("key")) or text(value.get("name"))
+    return text(value)
+
+
+def status_category(fields: dict) -> str:
+    """The key of the current status's category (`new`, `indeterminate`, `done`), if sent."""
+    status = fields.get("status")
+    category = status.get("statusCategory") if isinstance(status, dict) else None
+    return text(category.get("key")) if isinstance(category, dict) else ""
 
 
 def user_id(user: object) -> str:
@@ -41,6 +104,22 @@ def same_user(a: object, b: object) -> bool:
         if isinstance(a.get(attr), str) and isinstance(b.get(attr), str):
             return a[attr] == b[attr]
     return False
+
+
+def comment(value: object, reporter: object) -> Comment | None:
+    """A Jira comment object as a Comment, or None if it is not one."""
+    if not isinstance(value, dict):
+        return None
+    author = value.get("author")
+    # Service Management marks customer-visible comments with jsdPublic; plain Jira has no
+    # internal comments, so a missing or null flag means public.
+    public = value.get("jsdPublic")
+    # Best effort: Jira does not say who is an agent. On Service Management the reporter is
+    # the customer, so anyone else commenting counts as an agent; comment webhooks carry a
+    # trimmed issue without reporter, so those comments count as an agent's too.
+    return Comment(body=body_text(value.get("body")), author=display_name(author),
+                   public=public if isinstance(public, bool) else True,
+                   by_agent=not same_user(author, reporter))
 
 
 def body_text(value: object) -> str:

@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Integer,
     LargeBinary,
     MetaData,
@@ -60,6 +61,8 @@ tickets = Table(
     Column("priority", String(32), nullable=False, default=""),
     Column("labels", JSON, nullable=False),
     Column("matrix_version", String(32), nullable=False, default=""),
+    Column("human_severity", String(32), nullable=False, default=""),
+    Column("snapshot", JSON, nullable=False, default=dict),  # the ticket as last seen, for timer events
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
@@ -87,10 +90,25 @@ timers = Table(
     Column("seconds", Integer, nullable=False),
     Column("calendar", String(64), nullable=False),
     Column("recurring", Boolean, nullable=False, default=False),
-    Column("state", String(16), nullable=False),            # running | stopped
+    Column("state", String(16), nullable=False),            # running | paused | stopped | breached
     Column("started_at", UtcDateTime(), nullable=False),
     Column("stopped_at", UtcDateTime(), nullable=True),
+    Column("segment_start", UtcDateTime(), nullable=False),  # when the clock last (re)started counting
+    Column("spent_seconds", Integer, nullable=False, default=0),  # working time used before segment_start
+    Column("due_at", UtcDateTime(), nullable=True, index=True),   # None while paused
+    Column("warn_at", UtcDateTime(), nullable=True),
+    Column("warned", Boolean, nullable=False, default=False),
+    Column("fired_at", UtcDateTime(), nullable=True),
+    Column("warn_fraction", Float, nullable=False, default=0.8),
     UniqueConstraint("platform", "key", "name", name="uq_timer"),
+)
+
+matrices = Table(
+    "matrices", metadata,
+    Column("version", String(32), primary_key=True),
+    Column("files", JSON, nullable=False),                  # relative path -> text: matrix.yaml and templates
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("activated_at", UtcDateTime(), nullable=False),
 )
 
 outbox = Table(

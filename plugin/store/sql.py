@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..domain.actions import Action
 from ..domain.ticket import TicketState
-from .schema import deliveries, escalation_log, metadata, outbox, tickets, timers
+from .schema import deliveries, escalation_log, matrices, metadata, outbox, tickets, timers
 
 
 class Store:
@@ -103,7 +103,7 @@ class Transaction:
             return TicketState()
         return TicketState(severity=row["severity"], level=row["level"], owner=row["owner"],
                            matrix_version=row["matrix_version"], labels=tuple(row["labels"]),
-                           priority=row["priority"], assignee=row["assignee"])
+                           priority=row["priority"], assignee=row["assignee"], human_severity=row["human_severity"])
 
     def ticket(self, platform: str, key: str) -> dict | None:
         row = self._ticket_row(platform, key)
@@ -113,13 +113,17 @@ class Transaction:
         return self.conn.execute(select(tickets).where(tickets.c.platform == platform, tickets.c.key == key)
                                  ).mappings().first()
 
-    def save_ticket(self, platform: str, key: str, state: TicketState, now: datetime) -> None:
+    def save_ticket(self, platform: str, key: str, state: TicketState, now: datetime,
+                    snapshot: dict | None = None) -> None:
         values = dict(severity=state.severity, level=state.level, owner=state.owner, assignee=state.assignee,
                       priority=state.priority, labels=list(state.labels), matrix_version=state.matrix_version,
-                      updated_at=now)
+                      human_severity=state.human_severity, updated_at=now)
+        if snapshot is not None:
+            values["snapshot"] = snapshot
         changed = self.conn.execute(update(tickets).where(tickets.c.platform == platform, tickets.c.key == key)
                                     .values(**values)).rowcount
         if not changed:
+            values.setdefault("snapshot", {})
             self.conn.execute(insert(tickets).values(platform=platform, key=key, created_at=now, **values))
 
     # -- escalation log -------------------------------------------------------------------------
@@ -138,23 +142,61 @@ class Transaction:
 
     # -- timers ---------------------------------------------------------------------------------
 
-    def start_timer(self, *, platform, key, name, seconds, calendar, recurring, now) -> None:
-        values = dict(seconds=seconds, calendar=calendar, recurring=recurring, state="running", started_at=now,
-                      stopped_at=None)
-        changed = self.conn.execute(update(timers).where(timers.c.platform == platform, timers.c.key == key,
-                                                         timers.c.name == name).values(**values)).rowcount
-        if not changed:
-            self.conn.execute(insert(timers).values(platform=platform, key=key, name=name, **values))
+    def timer_named(self, platform: str, key: str, name: str) -> dict | None:
+        row = self.conn.execute(select(timers).where(timers.c.platform == platform, timers.c.key == key,
+                                                     timers.c.name == name)).mappings().first()
+        return dict(row) if row is not None else None
 
-    def stop_timer(self, *, platform, key, name, now) -> None:
-        self.conn.execute(update(timers).where(timers.c.platform == platform, timers.c.key == key,
-                                               timers.c.name == name, timers.c.state == "running")
-                          .values(state="stopped", stopped_at=now))
+    def timer(self, timer_id: int) -> dict | None:
+        row = self.conn.execute(select(timers).where(timers.c.id == timer_id)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def arm_timer(self, *, platform, key, name, seconds, calendar, recurring, warn_fraction, now, due_at,
+                  warn_at) -> int:
+        """Start (or restart) a timer from `now`; returns its id."""
+        values = dict(seconds=seconds, calendar=calendar, recurring=recurring, state="running", started_at=now,
+                      stopped_at=None, segment_start=now, spent_seconds=0, due_at=due_at, warn_at=warn_at,
+                      warned=False, fired_at=None, warn_fraction=warn_fraction)
+        existing = self.timer_named(platform, key, name)
+        if existing is not None:
+            self.update_timer(existing["id"], **values)
+            return existing["id"]
+        return self.conn.execute(insert(timers).values(platform=platform, key=key, name=name, **values)
+                                 ).inserted_primary_key[0]
+
+    def update_timer(self, timer_id: int, **values) -> None:
+        self.conn.execute(update(timers).where(timers.c.id == timer_id).values(**values))
 
     def timers_of(self, platform: str, key: str) -> list[dict]:
         rows = self.conn.execute(select(timers).where(timers.c.platform == platform, timers.c.key == key)
                                  .order_by(timers.c.id)).mappings().all()
         return [dict(r) for r in rows]
+
+    def due_timer_ids(self, now: datetime, limit: int = 500) -> list[int]:
+        """Running timers whose warning or deadline has passed."""
+        due = (timers.c.due_at <= now) | ((timers.c.warn_at <= now) & (timers.c.warned.is_(False)))
+        return list(self.conn.execute(select(timers.c.id).where(timers.c.state == "running", due)
+                                      .order_by(timers.c.due_at).limit(limit)).scalars())
+
+    def running_timer_count(self) -> int:
+        return self.conn.execute(select(func.count()).select_from(timers).where(timers.c.state == "running")
+                                 ).scalar_one()
+
+    # -- matrices -------------------------------------------------------------------------------
+
+    def remember_matrix(self, version: str, files: dict[str, str], now: datetime) -> None:
+        """Keep a matrix's source, so tickets pinned to it can be evaluated after a restart."""
+        if self.conn.execute(update(matrices).where(matrices.c.version == version)
+                             .values(activated_at=now)).rowcount == 0:
+            self.conn.execute(insert(matrices).values(version=version, files=files, created_at=now,
+                                                      activated_at=now))
+
+    def matrix_files(self, version: str) -> dict[str, str] | None:
+        return self.conn.execute(select(matrices.c.files).where(matrices.c.version == version)).scalar()
+
+    def last_good_matrix(self) -> str | None:
+        return self.conn.execute(select(matrices.c.version).order_by(matrices.c.activated_at.desc()).limit(1)
+                                 ).scalar()
 
     # -- outbox ---------------------------------------------------------------------------------
 

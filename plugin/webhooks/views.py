@@ -90,6 +90,7 @@ def _accept(container, metrics, platform, body, payload, authenticated_by):
         return jsonify({"status": "ignored", "delivery": delivery_id, "reason": reason}), 202
     metrics.decision_seconds.labels(platform).observe(time.perf_counter() - started)
     metrics.deliveries.labels(platform, outcome.status).inc()
+    container.timers.schedule(outcome.wakeups)
     if outcome.outbox_ids:
         wake = current_app.extensions.get("escalator.wake")
         if wake is not None:

@@ -1,0 +1,18 @@
+"""Communications: render a matrix template, resolve who hears it, apply the sensitivity policy, send it.
+
+`plan_notification` turns one decided Notification into messages (for `build_senders(...)[channel]`)
+and ticket write-back actions; `CommsSettings.from_env()` reads the channel settings.
+"""
+from __future__ import annotations
+
+from ._http import DeliveryError
+from .channels import Delivery, Message, build_senders, messages_for, ticket_action
+from .outbound import Outbound, plan_notification
+from .policy import is_allowed, refusal
+from .recipients import Recipient, Resolved, resolve
+from .render import RenderError, message_context, render_message
+from .settings import CommsConfigError, CommsSettings
+
+__all__ = ["CommsConfigError", "CommsSettings", "Delivery", "DeliveryError", "Message", "Outbound", "Recipient",
+           "RenderError", "Resolved", "build_senders", "is_allowed", "message_context", "messages_for",
+           "plan_notification", "refusal", "render_message", "resolve", "ticket_action"]

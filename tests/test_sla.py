@@ -1,0 +1,142 @@
+"""SLA timers through the real store and service, on a fixed clock: exact due times, warnings,
+breaches that escalate once, cadences, pauses."""
+from datetime import timedelta
+
+import pytest
+
+from plugin import bootstrap
+from plugin.domain.ticket import EventKind, TicketEvent
+
+from .conftest import START
+
+
+@pytest.fixture
+def container(settings_for, clock):
+    return bootstrap.build(settings_for(), clock=clock, clients={})
+
+
+def deliver(container, event):
+    with container.store.transaction() as tx:
+        return container.service.handle(tx, event)
+
+
+def critical(kind=EventKind.CREATED, **fields):
+    return TicketEvent("jira", kind, "SUP-9", summary="Dashboard down for everyone", customer_tier="enterprise",
+                       product_area="payments", **fields)
+
+
+def timers(container):
+    with container.store.transaction() as tx:
+        return {t["name"]: t for t in tx.timers_of("jira", "SUP-9")}
+
+
+def ticket(container):
+    with container.store.transaction() as tx:
+        return tx.ticket("jira", "SUP-9")
+
+
+def fire_all(container):
+    return container.firing.sweep()
+
+
+def test_a_critical_ticket_arms_its_timers_at_exact_times(container):
+    outcome = deliver(container, critical())
+    armed = timers(container)
+    assert armed["ack"]["due_at"] == START + timedelta(minutes=15)
+    assert armed["ack"]["warn_at"] == START + timedelta(minutes=12)
+    assert armed["plan"]["due_at"] == START + timedelta(hours=2)
+    assert armed["update"]["recurring"] is True
+    assert {w.at for w in outcome.wakeups} >= {START + timedelta(minutes=12), START + timedelta(minutes=15)}
+
+
+def test_an_unacknowledged_critical_ticket_escalates_to_l2_after_15_minutes(container, clock):
+    deliver(container, critical())
+    clock.advance(timedelta(minutes=14, seconds=59))
+    fire_all(container)
+    assert ticket(container)["level"] == "L1"
+    assert timers(container)["ack"]["warned"] is True
+    clock.advance(timedelta(seconds=1))
+    fire_all(container)
+    row = ticket(container)
+    assert (row["level"], row["owner"]) == ("L2", "payments-eng")
+    assert timers(container)["ack"]["state"] == "breached"
+    with container.store.transaction() as tx:
+        last = tx.timeline("jira", "SUP-9")[-1]
+    assert last["event_kind"] == "sla_breached" and last["at"] == START + timedelta(minutes=15)
+    assert "missed acknowledgement escalates to L2" in [t["rule"] for t in last["decision"]["trace"]]
+
+
+def test_a_breach_escalates_once_however_often_the_worker_wakes(container, clock):
+    deliver(container, critical())
+    clock.advance(timedelta(minutes=16))
+    ack_id = timers(container)["ack"]["id"]
+    fire_all(container)
+    before = ticket(container)["updated_at"]
+    clock.advance(timedelta(minutes=1))
+    assert container.firing.fire(ack_id) == []
+    assert ticket(container)["updated_at"] == before
+
+
+def test_an_acknowledged_ticket_does_not_escalate(container, clock):
+    deliver(container, critical())
+    clock.advance(timedelta(minutes=5))
+    deliver(container, critical(EventKind.COMMENTED, comment=_agent_reply()))
+    assert timers(container)["ack"]["state"] == "stopped"
+    clock.advance(timedelta(minutes=20))
+    fire_all(container)
+    assert ticket(container)["level"] == "L1"
+
+
+def test_a_missed_update_is_a_stalled_communication_and_the_cadence_restarts(container, clock):
+    deliver(container, critical())
+    deliver(container, critical(EventKind.COMMENTED, comment=_agent_reply()))    # acknowledged at 09:00
+    clock.advance(timedelta(minutes=30))
+    fire_all(container)
+    assert ticket(container)["level"] == "L2"
+    with container.store.transaction() as tx:
+        kinds = [e["event_kind"] for e in tx.timeline("jira", "SUP-9")]
+    assert "communication_stalled" in kinds
+    assert timers(container)["update"]["due_at"] == START + timedelta(minutes=60)
+
+
+def test_an_agent_update_restarts_the_cadence(container, clock):
+    deliver(container, critical())
+    clock.advance(timedelta(minutes=20))
+    deliver(container, critical(EventKind.COMMENTED, comment=_agent_reply()))
+    assert timers(container)["update"]["due_at"] == START + timedelta(minutes=50)
+
+
+def test_business_hours_timers_wait_for_opening_and_pause_while_waiting_on_the_customer(container, clock):
+    # 09:00 UTC on Monday 2026-11-30 is 04:00 in New York: a high ticket's 1 h ack is due at 10:00 local.
+    deliver(container, TicketEvent("jira", EventKind.CREATED, "SUP-9", summary="API unavailable", customer_tier="pro"))
+    ack = timers(container)["ack"]
+    assert ack["due_at"].isoformat() == "2026-11-30T15:00:00+00:00"
+    clock.current = clock.current.replace(hour=14, minute=30)       # 09:30 local: half the hour used
+    deliver(container, TicketEvent("jira", EventKind.STATUS_CHANGED, "SUP-9", status="Waiting for customer"))
+    assert timers(container)["ack"]["state"] == "paused" and timers(container)["ack"]["due_at"] is None
+    clock.current = clock.current.replace(hour=18, minute=0)         # 13:00 local
+    deliver(container, TicketEvent("jira", EventKind.STATUS_CHANGED, "SUP-9", status="In Progress"))
+    assert timers(container)["ack"]["due_at"].isoformat() == "2026-11-30T18:30:00+00:00"
+
+
+def test_the_eu_regulator_notice_runs_72_hours_of_real_time_and_never_pauses(container, clock):
+    deliver(container, TicketEvent("jira", EventKind.CREATED, "SUP-9", summary="GDPR question",
+                                   customer_region="EU", customer_tier="pro"))
+    notice = timers(container)["regulator_notice"]
+    assert notice["due_at"] == START + timedelta(hours=72) and notice["warn_at"] is None
+    deliver(container, TicketEvent("jira", EventKind.STATUS_CHANGED, "SUP-9", status="pending",
+                                   customer_region="EU"))
+    assert timers(container)["regulator_notice"]["state"] == "running"
+
+
+def test_an_early_or_duplicate_wake_up_is_a_no_op(container, clock):
+    deliver(container, critical())
+    ack_id = timers(container)["ack"]["id"]
+    wakeups = container.firing.fire(ack_id)
+    assert {w.at for w in wakeups} == {START + timedelta(minutes=12), START + timedelta(minutes=15)}
+    assert ticket(container)["level"] == "L1"
+
+
+def _agent_reply():
+    from plugin.domain.ticket import Comment
+    return Comment("We are on it, next update in 30 minutes.", author="agent-1", public=True, by_agent=True)
