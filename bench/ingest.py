@@ -39,8 +39,6 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime
-import hashlib
-import hmac
 import http.client
 import importlib.metadata
 import json
@@ -129,7 +127,7 @@ class RequestSet:
                 "X-Atlassian-Webhook-Identifier": self.ids[i]}
 
     def write(self, path: Path) -> Path:
-        path.write_text("".join(f"{k} {d} {s}\n" for k, d, s in zip(self.keys, self.ids, self.signatures)))
+        path.write_text("".join(f"{k} {d} {s}\n" for k, d, s in zip(self.keys, self.ids, self.signatures, strict=True)))
         return path
 
 
@@ -560,12 +558,12 @@ def worker_memory(server: Running) -> list[dict]:
 
 
 def database_facts(database: Path) -> dict:
-    files = [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
-    facts = {"bytes": sum(f.stat().st_size for f in files if f.exists()),
-             "files": {f.name: f.stat().st_size for f in files if f.exists()}}
+    files = sorted(f for f in database.parent.iterdir() if f.is_file())   # the store, and the queue's if any
+    facts = {"bytes": sum(f.stat().st_size for f in files), "files": {f.name: f.stat().st_size for f in files}}
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30) as conn:
-            facts["deliveries"] = dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
+            facts["deliveries"] = dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")
+                                       .fetchall())
             facts["outbox"] = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
             facts["tickets"] = conn.execute("SELECT count(*) FROM tickets").fetchone()[0]
             facts["log"] = conn.execute("SELECT count(*) FROM escalation_log").fetchone()[0]
@@ -600,7 +598,7 @@ def run_config(args, tmp: Path, template, workers: int, threads: int, index: int
             reqs = RequestSet(tag_for("TP", letter, r), int(args.max_rps * args.duration), *template)
             row = {}
             for name, server in servers.items():
-                row[name] = measured(server, lambda: closed_loop(server, reqs, tmp, connections, args.duration,
+                row[name] = measured(server, lambda s=server, q=reqs: closed_loop(s, q, tmp, connections, args.duration,
                                                                  use_wrk=not args.no_wrk))
                 log(f"{label} round {r + 1} {name}: {row[name]['rps']:.0f} req/s, "
                     f"{row[name]['not_accepted']} not accepted, {row[name]['socket_errors']} socket errors")
@@ -608,7 +606,7 @@ def run_config(args, tmp: Path, template, workers: int, threads: int, index: int
             result["throughput"].append(row)
         reqs = RequestSet(tag_for("OL", letter), int(args.rate * args.ol_duration), *template)
         for name, server in servers.items():
-            result["latency"][name] = measured(server, lambda: open_loop(server, reqs, args.rate, args.ol_duration))
+            result["latency"][name] = measured(server, lambda s=server: open_loop(s, reqs, args.rate, args.ol_duration))
             lat = result["latency"][name]
             log(f"{label} {args.rate:g} req/s {name}: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, "
                 f"{lat['not_accepted']} not accepted")
@@ -662,10 +660,6 @@ def rss_run(args, tmp: Path, template) -> dict:
 
 # --- where the time goes: the full path in process, phase by phase ------------------------------------
 
-STORE_METHODS = ("record_delivery", "update_delivery", "ticket_state", "append_log", "save_ticket", "start_timer",
-                 "stop_timer", "enqueue")
-
-
 def phases_child(out: Path, count: int, engine: str | None) -> None:
     """Run in a subprocess with the measured tree first on sys.path: post `count` deliveries through the
     Flask test client (no HTTP, no gunicorn, one thread) and time each phase of the view by wrapping the
@@ -708,8 +702,17 @@ def phases_child(out: Path, count: int, engine: str | None) -> None:
     wrap(views, "jsonify", "jsonify the answer")
     wrap(Evaluator, "evaluate", "evaluate the matrix")
     wrap(service_module, "plan_actions", "plan the write-backs")
-    for name in STORE_METHODS:
-        wrap(sql.Transaction, name, f"store: {name}")
+    try:        # SLA timers and their queue, where this version has them
+        from plugin import queue as queue_module
+        from plugin import sla
+        wrap(sla.TimerBook, "apply", "total: SLA timers (TimerBook.apply, its store calls included)")
+        wrap(sla.SlaClocks, "deadline", "SLA due time on a business calendar")
+        wrap(queue_module.TimerQueue, "schedule", "schedule timer wake-ups on the queue (Huey)")
+    except ImportError:
+        pass
+    for name in dir(sql.Transaction):
+        if not name.startswith("_") and callable(getattr(sql.Transaction, name)):
+            wrap(sql.Transaction, name, f"store: {name}")
     original = sql.Store.transaction
 
     @contextlib.contextmanager
@@ -737,7 +740,8 @@ def phases_child(out: Path, count: int, engine: str | None) -> None:
         values["engine"] = engine
     container = bootstrap.build(Settings(**values))
     statements = [0]
-    event.listen(container.store.engine, "before_cursor_execute", lambda *a: statements.__setitem__(0, statements[0] + 1))
+    event.listen(container.store.engine, "before_cursor_execute",
+                 lambda *a: statements.__setitem__(0, statements[0] + 1))
     client = create_app(container).test_client()
     reqs = RequestSet("PHASE", count + 200, *body_template())
 
@@ -778,42 +782,51 @@ def micro_benchmarks(store, n: int = 300) -> list:
     rows = []
     now = datetime.now(UTC)
 
-    def measure(label, body):
+    def measure(label, body, own_transaction=True):
+        def once(key):
+            if not own_transaction:
+                return body(None, key)
+            with store.transaction() as tx:
+                body(tx, key)
         try:
             for i in range(30):
-                with store.transaction() as tx:
-                    body(tx, f"MW{len(rows)}-{i}")
+                once(f"MW{len(rows)}-{i}")
             cpu = time.process_time()
             for i in range(n):
-                with store.transaction() as tx:
-                    body(tx, f"M{len(rows)}-{i}")
+                once(f"M{len(rows)}-{i}")
             rows.append((label, (time.process_time() - cpu) / n * 1e3))
         except Exception as exc:       # the store's API moved on: say so instead of failing the benchmark
             rows.append((label, f"not measured ({type(exc).__name__}: {str(exc)[:80]})"))
 
-    names = ("ack", "plan", "rca", "update")
     measure("an empty write transaction (BEGIN IMMEDIATE, COMMIT)", lambda tx, key: None)
+    kinds = (("update", {"priority": "Highest", "add_labels": ["escalation"]}), ("assign", {"assignee": "abc"}),
+             ("note", {"body": "Escalated: critical", "public": False}))
 
-    def current_timers(tx, key):
-        for name in names:
-            tx.start_timer(platform="jira", key=key, name=name, seconds=900, calendar="24x7", recurring=False, now=now)
-    measure("4 x Transaction.start_timer on a new ticket (UPDATE, then INSERT, statements built per call)",
-            current_timers)
+    def enqueue_three(tx, key):
+        from plugin.domain.actions import Action
+        for kind, data in kinds:
+            tx.enqueue(Action("jira", key, kind, data), request=[{"method": "PUT", "url": "/x"}], status="dry_run",
+                       now=now, delivery_id=None, log_id=None)
+    measure("3 x Transaction.enqueue (an insert(outbox).values(...) built per call)", enqueue_three)
 
-    def prebuilt_timers(tx, key, statement=[]):
-        from plugin.store.schema import timers
-        if not statement:
-            statement.append(insert(timers))
-        tx.conn.execute(statement[0], [dict(platform="jira", key=key, name=name, seconds=900, calendar="24x7",
-                                            recurring=False, state="running", started_at=now, stopped_at=None)
-                                       for name in names])
-    measure("the same 4 timer rows: one prebuilt insert(timers), executemany", prebuilt_timers)
+    prebuilt = []
+
+    def prebuilt_three(tx, key):
+        from plugin.store.schema import outbox
+        if not prebuilt:
+            prebuilt.append(insert(outbox))
+        tx.conn.execute(prebuilt[0], [dict(platform="jira", key=key, kind=kind, data=data,
+                                            request=[{"method": "PUT", "url": "/x"}], status="dry_run", attempts=0,
+                                            next_attempt_at=now, last_error="", created_at=now, delivery_id=None,
+                                            log_id=None) for kind, data in kinds])
+    measure("the same 3 outbox rows: one insert(outbox) built once, executemany", prebuilt_three)
     try:
         from plugin.domain.clock import SystemClock
         from plugin.outbox import OutboxWorker
         worker = OutboxWorker(store, {}, SystemClock())
-        measure("OutboxWorker.run_once with nothing due (its own transactions, plus an empty one)",
-                lambda tx, key: worker.run_once())
+        measure("OutboxWorker.run_once with nothing due (one write transaction: release stuck rows, "
+                "select due rows); the view wakes it after every delivery that queued rows, dry-run ones too",
+                lambda tx, key: worker.run_once(), own_transaction=False)
     except ImportError as exc:
         rows.append(("OutboxWorker.run_once", f"not measured ({exc})"))
     return rows
@@ -847,7 +860,7 @@ def cli_options_check() -> str:
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Server" and node.args \
                 and isinstance(node.args[0], ast.Dict):
             cli = {k.value: (v.value if isinstance(v, ast.Constant) else "<variable>")
-                   for k, v in zip(node.args[0].keys, node.args[0].values)}
+                   for k, v in zip(node.args[0].keys, node.args[0].values, strict=True)}
             ours = serve_options("127.0.0.1", 0, 1, 4)
             differ = [k for k in set(cli) | set(ours)
                       if cli.get(k) != "<variable>" and cli.get(k, "?") != ours.get(k, "?")]
@@ -902,24 +915,38 @@ def rss_at(samples: list, mark: int) -> tuple[float, float, dict] | None:
     return None
 
 
-def rss_rows(result: dict) -> tuple[list[str], dict]:
+def rss_rows(result: dict) -> tuple[list[str], dict, tuple | None]:
+    """Rows at every 10,000 deliveries (and the last sample); the RSS at each mark reached; the last sample."""
     samples = [s for s in result["samples"] if s[1] >= 0 and s[2]]
-    marks = [m for m in (*RSS_MARKS, result["target"]) if m <= result["target"]]
-    marks = sorted(set(marks + [m for m in range(10_000, result["target"] + 1, 10_000)]))
+    marks = sorted({*(m for m in RSS_MARKS if m <= result["target"]), result["target"],
+                    *range(10_000, result["target"] + 1, 10_000)})
     rows = ["| deliveries stored | elapsed s | req/s since previous row | RSS per worker MB |",
             "| ---: | ---: | ---: | ---: |"]
-    at, previous = {}, (0.0, 0)
+    at, previous, missed = {}, (0.0, 0), []
     for mark in marks:
         found = rss_at(samples, mark)
         if found is None:
-            rows.append(f"| {mark:,} | not reached | | |")
+            missed.append(mark)
             continue
         t, n, rss = found
         at[mark] = rss
         rate = (n - previous[1]) / (t - previous[0]) if t > previous[0] else float("nan")
         rows.append(f"| {n:,} | {t:.0f} | {fmt(rate, 0)} | {', '.join(f'{v:.1f}' for v in rss.values())} |")
         previous = (t, n)
-    return rows, at
+    final = samples[-1] if samples else None
+    if missed and final is not None:
+        t, n, rss = final
+        rate = (n - previous[1]) / (t - previous[0]) if t > previous[0] else float("nan")
+        rows.append(f"| {n:,} (the end) | {t:.0f} | {fmt(rate, 0)} | {', '.join(f'{v:.1f}' for v in rss.values())} |")
+        rows.append(f"| {missed[0]:,}{f' to {missed[-1]:,}' if len(missed) > 1 else ''} | not reached | | |")
+    return rows, at, final
+
+
+def saturation_note(x: dict, rate: float) -> str:
+    if x.get("saturated_at") is None:
+        return ""
+    return (f" (saturated: more than 5 s of requests behind after {x['saturated_at']:.1f} s; it answered "
+            f"{x['rate']:.0f} req/s of the {rate:g} offered)")
 
 
 def median(values):
@@ -995,27 +1022,37 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
         f"- Throughput, full ≥ {TARGET_RATIO:.0%} of bare ({default['workers']}x{default['threads']}, median of "
         f"{len(ratios)} rounds): {ratio:.0%} — {verdict(targets['ratio'])}",
         f"- p99 ≤ {TARGET_P99_MS:g} ms at {args.rate:g} requests/s (full, {default['workers']}x"
-        f"{default['threads']}): {fmt(p99)} ms — {verdict(targets['p99'])}",
+        f"{default['threads']}): {fmt(p99)} ms{saturation_note(default['latency']['full'], args.rate)} — "
+        f"{verdict(targets['p99'])}",
     ]
-    rss_lines, rss_summary = [], {}
+    rss_lines = []
     if rss:
-        rows, at = rss_rows(rss)
+        rss_lines, at, final = rss_rows(rss)
         first, last = min(RSS_MARKS[0], rss["target"]), rss["target"]
-        if first in at and last in at:
-            growth = {pid: at[last].get(pid, float("nan")) - v for pid, v in at[first].items()}
-            worst_pid = max(growth, key=lambda p: growth[p] / at[first][p])
-            relative = growth[worst_pid] / at[first][worst_pid]
-            flat = relative <= RSS_FLAT and not rss["aborted"]
-            targets["rss"] = flat
-            rss_summary = {"growth_mb": growth[worst_pid], "relative": relative}
-            lines.append(f"- RSS flat over {last:,} deliveries (at most {RSS_FLAT:.0%} growth per worker "
-                         f"between {first:,} and {last:,}): {growth[worst_pid]:+.1f} MB ({relative:+.1%}) — "
-                         f"{verdict(flat)}")
+        end = last if last in at else (final[1] if final else 0)
+        end_rss = at.get(last) or (final[2] if final else {})
+        if first in at and end_rss:
+            growth = {pid: end_rss.get(pid, float("nan")) - v for pid, v in at[first].items()}
+            worst = max(growth, key=lambda p: growth[p] / at[first][p])
+            relative = growth[worst] / at[first][worst]
+            flat = relative <= RSS_FLAT
+            measured_text = (f"{growth[worst]:+.1f} MB ({relative:+.1%}) between {first:,} and {end:,} deliveries, "
+                             f"{growth[worst] / max(end - first, 1) * 1e4:+.2f} MB per 10,000")
+            if last in at:
+                targets["rss"] = flat
+                lines.append(f"- RSS flat over {last:,} deliveries (at most {RSS_FLAT:.0%} growth per worker "
+                             f"from {first:,} on): {measured_text} — {verdict(flat)}")
+            else:
+                targets["rss"] = None
+                lines.append(f"- RSS flat over {last:,} deliveries: **not measured** — the run stopped at "
+                             f"{end:,} deliveries after {rss['elapsed']:.0f} s (limit {args.rss_timeout:g} s, "
+                             f"{last:,} would take about {last / max(rss['load']['rps'], 1e-9) / 60:.0f} min at "
+                             f"this rate); so far {measured_text}, {'flat' if flat else 'NOT flat'} by the same "
+                             f"{RSS_FLAT:.0%} rule")
         else:
-            targets["rss"] = False
-            lines.append(f"- RSS over {last:,} deliveries: the run stopped before {last:,} deliveries — "
-                         f"{verdict(False)}")
-        rss_lines = rows
+            targets["rss"] = None
+            lines.append(f"- RSS over {last:,} deliveries: **not measured** — fewer than {first:,} deliveries "
+                         f"were stored before the run stopped")
     lines += ["", "## Throughput (closed loop)", "",
               "| workers x threads | connections | round | bare req/s | full req/s | full / bare "
               "| worker CPU ms/request (bare, full) | bare p50 / p99 ms | full p50 / p99 ms "
@@ -1025,7 +1062,8 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
         for r, row in enumerate(c["throughput"], 1):
             b, f = row["bare"], row["full"]
             lines.append(f"| {c['workers']}x{c['threads']} | {c['connections']} | {r} | {b['rps']:,.0f} | "
-                         f"{f['rps']:,.0f} | {f['rps'] / b['rps']:.0%} | {fmt(b['cpu_ms'], 2)}, {fmt(f['cpu_ms'], 2)} | "
+                         f"{f['rps']:,.0f} | {f['rps'] / b['rps']:.0%} | "
+                         f"{fmt(b['cpu_ms'], 2)}, {fmt(f['cpu_ms'], 2)} | "
                          f"{fmt(b['p50_ms'])} / {fmt(b['p99_ms'])} | "
                          f"{fmt(f['p50_ms'])} / {fmt(f['p99_ms'])} | {b['not_accepted']}, {f['not_accepted']} | "
                          f"{b['socket_errors'] + f['socket_errors']} | {fmt(f.get('load', float('nan')), 2)} |")
@@ -1089,7 +1127,8 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
                     lines.append(f"  - {n}: {r[n]['samples'][:300]}")
     lines += ["", "## Reproduce", "", "```",
               "apt-get install -y wrk        # optional: without it a Python client does the closed loop",
-              f".venv/bin/python bench/ingest.py{f' --commit {args.commit}' if args.commit else ''} --configs {args.configs} --duration {args.duration:g} "
+              f".venv/bin/python bench/ingest.py{f' --commit {args.commit}' if args.commit else ''} "
+              f"--configs {args.configs} --duration {args.duration:g} "
               f"--rounds {args.rounds} --rate {args.rate:g} --ol-duration {args.ol_duration:g} "
               f"--deliveries {args.deliveries}", "```", ""]
     return "\n".join(lines), targets

@@ -95,7 +95,7 @@ def _entry(e: dict) -> dict:
     return {"id": e["id"], "at": _iso(e["at"]), "event": e["event_kind"], "actor": e["actor"],
             "delivery": e["delivery_id"], "changes": e["changes"], "matrix_version": e["matrix_version"],
             "trace": e["decision"].get("trace", []), "reasons": e["decision"].get("reasons", {}),
-            "decision": e["decision"]}
+            "communications": e["communications"], "decision": e["decision"]}
 
 
 def _outbox(o: dict) -> dict:

@@ -26,7 +26,7 @@ def create_app(container: bootstrap.Container | None = None, *, start_worker: bo
         app.register_blueprint(blueprint)
     _register_error_handlers(app)
     if start_worker:
-        worker = OutboxWorker(container.store, container.clients, container.clock,
+        worker = OutboxWorker(container.store, container.outbox_clients, container.clock,
                               on_result=lambda platform, result: metrics.writebacks.labels(platform, result).inc())
         app.extensions["escalator.wake"] = worker.wake
         app.extensions["escalator.stop_worker"] = start_in_thread(worker)

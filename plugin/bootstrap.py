@@ -10,11 +10,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from .comms import CommsSettings
 from .domain.clock import Clock, SystemClock
 from .domain.errors import EscalatorError
 from .engine import Evaluator
 from .matrix import load_matrix
 from .metrics import Metrics
+from .notify import COMMS, CommsClient, Notifier
 from .queue import TimerQueue, make_huey
 from .service import EscalationService
 from .settings import Settings
@@ -122,15 +124,16 @@ class Container:
     store: Store
     matrix: LiveMatrix
     service: EscalationService
-    clients: dict
+    clients: dict           # platform write-back clients with credentials (the others are dry-run)
     planners: dict
+    outbox_clients: dict    # what the outbox worker sends through: the platforms and the comms channels
     metrics: Metrics
     firing: TimerFiring
     timers: TimerQueue
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None,
-          clients: dict | None = None) -> Container:
+          clients: dict | None = None, comms: CommsSettings | None = None) -> Container:
     from .writeback import build_clients, planner_for
 
     settings = settings or Settings.from_env()
@@ -143,8 +146,24 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
     planners = {p: clients.get(p) or planner_for(p, settings) for p in PLATFORMS}
     matrix = LiveMatrix(settings, store, clock)
     bots = {"jira": {settings.jira_bot_account_id} - {""}, "zendesk": {settings.zendesk_bot_user_id} - {""}}
-    service = EscalationService(matrix, clock, planners, live_platforms=set(clients), bot_actors=bots)
+    notifier = Notifier(comms or CommsSettings.from_env(), ticket_urls(settings))
+    service = EscalationService(matrix, clock, planners, live_platforms=set(clients), bot_actors=bots,
+                                notifier=notifier)
     metrics = Metrics(store)
     firing = TimerFiring(store, service, clock, on_fired=metrics.timer_fired)
     timers = TimerQueue(make_huey(settings), firing)
-    return Container(settings, clock, store, matrix, service, clients, planners, metrics, firing, timers)
+    outbox_clients = {**clients, COMMS: CommsClient(notifier)}
+    return Container(settings, clock, store, matrix, service, clients, planners, outbox_clients, metrics, firing,
+                     timers)
+
+
+def ticket_urls(settings: Settings) -> dict[str, str]:
+    """Where an agent opens a ticket, for links in messages."""
+    urls = {}
+    if settings.jira_base_url:
+        urls["jira"] = settings.jira_base_url.rstrip("/") + "/browse/{key}"
+    zendesk = settings.zendesk_base_url or (f"https://{settings.zendesk_subdomain}.zendesk.com"
+                                            if settings.zendesk_subdomain else "")
+    if zendesk:
+        urls["zendesk"] = zendesk.rstrip("/") + "/agent/tickets/{key}"
+    return urls

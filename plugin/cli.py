@@ -163,7 +163,7 @@ def worker(interval):
     console.print(f"worker started: SLA timers on {type(container.timers.huey).__name__}, "
                   f"write-backs (dry-run for: {', '.join(dry) or 'none'})")
     try:
-        OutboxWorker(container.store, container.clients, container.clock).run_forever(stop, interval)
+        OutboxWorker(container.store, container.outbox_clients, container.clock).run_forever(stop, interval)
     finally:
         consumer.stop(graceful=True)
 

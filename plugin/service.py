@@ -15,6 +15,7 @@ from .domain.clock import Clock
 from .domain.decision import Decision
 from .domain.ticket import TicketEvent, TicketState
 from .engine import Evaluator
+from .notify import COMMS, Notifier
 from .sla import TIMER_ACTOR, TimerBook, Wakeup, snapshot_of
 
 _COMPARED = ("severity", "level", "owner", "assignee", "priority")
@@ -42,8 +43,10 @@ class Matrices(Protocol):
 
 class EscalationService:
     def __init__(self, matrices: Matrices, clock: Clock, planners: Mapping[str, RequestPlanner],
-                 live_platforms: set[str], bot_actors: Mapping[str, set[str]] | None = None):
+                 live_platforms: set[str], bot_actors: Mapping[str, set[str]] | None = None,
+                 notifier: Notifier | None = None):
         self.matrices = matrices
+        self.notifier = notifier
         self.clock = clock
         self.planners = planners
         self.live_platforms = live_platforms       # platforms with write-back credentials
@@ -62,7 +65,7 @@ class EscalationService:
             changes["labels"] = [list(before.labels), list(after.labels)]
         now = self.clock.now()
         log_id = None
-        if changes or decision.trace or decision.start_timers or decision.stop_timers:
+        if changes or decision.trace or decision.start_timers or decision.stop_timers or decision.notifications:
             log_id = tx.append_log(platform=event.platform, key=event.key, at=now, delivery_id=delivery_id,
                                    event_kind=event.kind.value, actor=event.actor, changes=changes,
                                    decision=decision.as_dict(), matrix_version=after.matrix_version)
@@ -70,14 +73,25 @@ class EscalationService:
         tx.save_ticket(event.platform, event.key, after, now, None if is_timer_event else snapshot_of(event))
         wakeups = TimerBook(tx, evaluator.matrix, now).apply(event, decision, before.severity != after.severity)
         actions = plan_actions(event.platform, event.key, before, decision, event.priority)
+        if self.notifier is not None and log_id is not None:
+            planned = self.notifier.plan(tx, event, decision, evaluator.matrix, now, f"escalator-{log_id}")
+            actions += planned.actions + planned.messages
+            if planned.log:
+                tx.set_log_communications(log_id, planned.log)
         outbox_ids = tuple(self._enqueue(tx, action, log_id, delivery_id, now) for action in actions)
         return Outcome("accepted", decision=decision, changes=changes, outbox_ids=outbox_ids, log_id=log_id,
                        wakeups=tuple(wakeups))
 
     def _enqueue(self, tx, action: Action, log_id, delivery_id, now) -> int:
-        if action.kind == NOTE:
+        if action.platform == COMMS:
+            live = self.notifier.is_live(action.data)
+            return tx.enqueue(action, request=[self.notifier.describe(action.data)],
+                              status="pending" if live else "dry_run", now=now, delivery_id=delivery_id,
+                              log_id=log_id)
+        if action.kind == NOTE and "marker" not in action.data:
             # Lets the writer find a note it already posted when a retry follows a lost response.
-            action = Action(action.platform, action.key, action.kind, {**action.data, "marker": f"escalator-{log_id}"})
+            marked = {**action.data, "marker": f"escalator-{log_id}"}
+            action = Action(action.platform, action.key, action.kind, marked)
         requests = [r.describe() for r in self.planners[action.platform].requests_for(action)]
         status = "pending" if action.platform in self.live_platforms else "dry_run"
         return tx.enqueue(action, request=requests, status=status, now=now, delivery_id=delivery_id, log_id=log_id)

@@ -18,8 +18,8 @@ from .holidays_adapter import holiday_checker
 # Statuses in which a ticket waits on the customer: timers of a matrix with pause_when_waiting stop counting.
 WAITING_STATUSES = {"pending", "waiting for customer", "waiting on customer", "awaiting customer"}
 SNAPSHOT_FIELDS = ("summary", "description", "status", "priority", "issue_type", "project", "labels", "components",
-                   "reporter", "assignee", "organization", "customer_tier", "customer_region", "product_area",
-                   "account_manager", "requested_priority")
+                   "reporter", "reporter_name", "assignee", "organization", "customer_tier", "customer_region",
+                   "product_area", "account_manager", "requested_priority")
 _DESCRIPTION_KEPT = 4000
 TIMER_ACTOR = "escalator"          # the actor of events the SLA clock raises
 

@@ -148,6 +148,9 @@ def test_other_template_failures_are_render_errors(tmp_path, name, source, expec
 # -- the shipped templates ----------------------------------------------------------------------
 
 SHIPPED = {
+    "reminder.md.j2": ["Reminder: the next update on SUP-1234 is due by 2026-11-29 10:33 UTC",
+                       "Post a public update on the ticket to restart the cadence",
+                       "https://example.atlassian.net/browse/SUP-1234"],
     "ack.md.j2": ["Hello Dana Customer,", '"Checkout API returns 502 for all EU customers" (SUP-1234)',
                   "**critical**. Payments engineering owns it", "again by 2026-11-29 10:33 UTC",
                   "In the meantime: Retry with the backup card processor."],

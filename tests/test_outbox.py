@@ -43,17 +43,23 @@ def test_the_worker_sends_the_exact_jira_calls(app_and_worker, jira):
         {"comments": [], "total": 0})
     jira.expect_ordered_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({"id": "1"},
                                                                                                     status=201)
+    jira.expect_ordered_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json(
+        {"comments": [], "total": 0})
+    jira.expect_ordered_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({"id": "2"},
+                                                                                                    status=201)
     app.test_client().post("/webhooks/jira", json=outage_payload())
-    assert [o["status"] for o in outbox(app)] == ["pending"] * 3
-    assert worker.run_once() == 3
+    assert [o["status"] for o in outbox(app)] == ["pending"] * 4
+    assert worker.run_once() == 4
     jira.check_assertions()
     calls = [(request.method, request.path, request.get_data()) for request, _ in jira.log]
     assert json.loads(calls[0][2])["fields"] == {"priority": {"name": "Highest"}}
     assert json.loads(calls[1][2]) == {"accountId": "5b10ac8d82e05b22cc7d4ef5"}
     note = json.dumps(json.loads(calls[3][2]))
     assert "Escalator: severity critical, level L1" in note and "escalator-1" in note
+    acknowledgement = json.dumps(json.loads(calls[5][2]))
+    assert "Hello Test User" in acknowledgement and "escalator-1-0" in acknowledgement
     assert all(r.headers["Authorization"].startswith("Basic ") for r, _ in jira.log)
-    assert [o["status"] for o in outbox(app)] == ["sent"] * 3
+    assert [o["status"] for o in outbox(app)] == ["sent"] * 4
 
 
 def test_429_waits_for_retry_after_then_succeeds(app_and_worker, jira, clock):
@@ -120,13 +126,14 @@ def test_a_note_already_posted_is_not_posted_again(app_and_worker, jira):
     app, worker = app_and_worker()
     jira.expect_request("/rest/api/3/issue/SUP-7", method="PUT").respond_with_data("", status=204)
     jira.expect_request("/rest/api/3/issue/SUP-7/assignee", method="PUT").respond_with_data("", status=204)
+    # Both comments landed before a lost response: the retry finds their markers and posts nothing.
     already = {"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [
-        {"type": "text", "text": "[escalator-1]"}]}]}
+        {"type": "text", "text": "[escalator-1]"}, {"type": "text", "text": " [escalator-1-0]"}]}]}
     jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json(
         {"comments": [{"id": "9", "body": already}]})
     app.test_client().post("/webhooks/jira", json=outage_payload())
     worker.run_once()
-    assert [o["status"] for o in outbox(app)] == ["sent", "sent", "skipped"]
+    assert [o["status"] for o in outbox(app)] == ["sent", "sent", "skipped", "skipped"]
     assert not any(r.method == "POST" for r, _ in jira.log)
 
 
@@ -154,12 +161,15 @@ def test_the_worker_sends_the_exact_zendesk_calls(make_app, httpserver, clock):
     httpserver.expect_request(path, method="PUT").respond_with_json({"ticket": {}})
     httpserver.expect_request(f"/api/v2/tickets/{ticket_id}/comments.json", method="GET").respond_with_json(
         {"comments": []})
-    # The ticket already shows priority urgent, so only the assignment and the note are written.
-    assert worker.run_once() == 2
+    # The ticket already shows priority urgent: the assignment, the internal note and the public
+    # acknowledgement are written.
+    assert worker.run_once() == 3
     puts = [json.loads(r.get_data()) for r, _ in httpserver.log if r.method == "PUT"]
     assert puts[0] == {"ticket": {"group_id": 360001234567}}
     assert puts[1]["ticket"]["comment"]["public"] is False
     assert "Escalator: severity critical" in puts[1]["ticket"]["comment"]["body"]
+    assert puts[2]["ticket"]["comment"]["public"] is True
+    assert "We have received your report" in puts[2]["ticket"]["comment"]["body"]
     import base64
     auth = httpserver.log[0][0].headers["Authorization"].split()[1]
     assert base64.b64decode(auth).decode() == "bot@example.com/token:zd-token"

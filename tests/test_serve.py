@@ -78,11 +78,11 @@ def test_serve_writes_back_to_jira_from_its_worker(serve, httpserver):
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         statuses = [o["status"] for o in requests.get(base + "/api/tickets/jira/SUP-7", timeout=10).json()["outbox"]]
-        if statuses == ["sent"] * 3:
+        if statuses == ["sent"] * 4:
             break
         time.sleep(0.2)
-    assert statuses == ["sent"] * 3
-    assert [r.method for r, _ in httpserver.log] == ["PUT", "PUT", "GET", "POST"]
+    assert statuses == ["sent"] * 4
+    assert [r.method for r, _ in httpserver.log] == ["PUT", "PUT", "GET", "POST", "GET", "POST"]
 
 
 def test_serve_refuses_a_public_address_without_an_api_token(tmp_path):

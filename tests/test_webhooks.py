@@ -62,13 +62,24 @@ def test_a_signed_jira_delivery_is_decided_stored_and_explained(client):
 def test_dry_run_shows_the_exact_jira_request_it_would_send(client):
     post_jira(client, outage_payload())
     outbox = client.get("/api/tickets/jira/SUP-7").json["outbox"]
-    assert [o["status"] for o in outbox] == ["dry_run"] * 3
+    assert [o["kind"] for o in outbox] == ["update", "assign", "note", "note"]
+    assert {o["status"] for o in outbox} == {"dry_run"}
     update = outbox[0]["request"][0]
     assert update["method"] == "PUT"
     assert update["url"].endswith("/rest/api/3/issue/SUP-7")
     assert update["json"]["fields"] == {"priority": {"name": "Highest"}}
     assert {"add": "outage"} in update["json"]["update"]["labels"]
     assert outbox[1]["request"][0]["json"] == {"accountId": "5b10ac8d82e05b22cc7d4ef5"}
+    acknowledgement = json.dumps(outbox[3]["request"][0]["json"])      # the L1 ack.md.j2, to the customer
+    assert "We have received your report" in acknowledgement and "Hello Test User" in acknowledgement
+
+
+def test_the_escalation_log_keeps_every_message_with_its_rendered_text(client):
+    post_jira(client, outage_payload())
+    entry = client.get("/api/tickets/jira/SUP-7").json["timeline"][0]
+    [ack] = entry["communications"]
+    assert (ack["situation"], ack["channel"], ack["template"]) == ("escalated", "ticket_comment", "ack.md.j2")
+    assert ack["sent"][0]["public"] is True and "classified it as" in ack["sent"][0]["text"]
 
 
 @pytest.mark.parametrize("fixture", ALL_FIXTURES, ids=lambda p: p.name)
@@ -190,7 +201,7 @@ def test_deliveries_list_shows_every_outcome(make_app):
     answer = client.get("/api/deliveries?limit=10").json
     assert [d["status"] for d in answer["deliveries"]] == ["ignored", "accepted"]
     assert answer["deliveries"][1]["ticket_key"] == "SUP-7"
-    assert answer["outbox"] == {"dry_run": 3}
+    assert answer["outbox"] == {"dry_run": 4}
     assert client.get("/api/deliveries?limit=abc").status_code == 400
 
 
@@ -199,7 +210,7 @@ def test_metrics_count_deliveries_and_the_outbox(make_app):
     client.post("/webhooks/jira", json=outage_payload())
     text = client.get("/metrics").get_data(as_text=True)
     assert 'escalator_deliveries_total{platform="jira",status="accepted"} 1.0' in text
-    assert 'escalator_outbox_rows{status="dry_run"} 3.0' in text
+    assert 'escalator_outbox_rows{status="dry_run"} 4.0' in text
     assert "escalator_decision_seconds_bucket" in text
 
 
@@ -220,7 +231,7 @@ def test_our_own_write_echoed_back_causes_no_new_write(make_app, clock):
     answer = client.post("/webhooks/jira", json=echo, headers={"X-Atlassian-Webhook-Identifier": "3"})
     assert answer.json["status"] == "accepted"
     assert answer.json["changes"] == {} and answer.json["outbox"] == []
-    assert len(client.get("/api/tickets/jira/SUP-7").json["outbox"]) == 3
+    assert len(client.get("/api/tickets/jira/SUP-7").json["outbox"]) == 4
 
 
 def test_a_human_lowering_the_priority_is_not_fought(make_app):
@@ -265,5 +276,5 @@ def test_the_webhook_path_works_on_postgresql(make_app):
     assert post_jira(client, outage_payload(), delivery="pg-1").json["status"] == "accepted"
     assert post_jira(client, outage_payload(), delivery="pg-1").json["status"] == "duplicate"
     ticket = client.get("/api/tickets/jira/SUP-7").json
-    assert ticket["severity"] == "critical" and len(ticket["outbox"]) == 3
+    assert ticket["severity"] == "critical" and len(ticket["outbox"]) == 4
     store.dispose()

@@ -95,7 +95,7 @@ def test_each_action_kind_sends_exactly_the_documented_calls(httpserver, client,
 def test_service_desk_note_is_an_internal_request_comment(httpserver, desk_client):
     action = Action("jira", "HELP-3", "note", {"body": "Escalated to L3.", "public": False, "marker": "escalator:9"})
     expect(httpserver, [
-        ("GET", "/rest/servicedeskapi/request/HELP-3/comment", {"public": "false", "internal": "true"}, None, 200,
+        ("GET", "/rest/servicedeskapi/request/HELP-3/comment", {"public": "true", "internal": "true"}, None, 200,
          {"start": 0, "limit": 50, "size": 1, "isLastPage": True, "values": [{"body": "[escalator:90]"}]}),
         ("POST", "/rest/servicedeskapi/request/HELP-3/comment", None,
          {"body": "Escalated to L3.\n[escalator:9]", "public": False}, 201, {"id": "5"})])
@@ -119,7 +119,7 @@ def test_a_note_already_posted_before_a_timeout_is_not_posted_again(httpserver, 
 def test_service_desk_marker_is_found_on_a_later_page(httpserver, desk_client):
     action = Action("jira", "HELP-3", "note", {"body": "Escalated.", "marker": "escalator:9"})
     url = "/rest/servicedeskapi/request/HELP-3/comment"
-    internal = {"public": "false", "internal": "true"}
+    internal = {"public": "true", "internal": "true"}
     httpserver.expect_ordered_request(url, method="GET", query_string=internal).respond_with_json(
         {"isLastPage": False, "values": [{"body": "older"}]})
     httpserver.expect_ordered_request(url, method="GET", query_string={**internal, "start": "1"}).respond_with_json(

@@ -108,7 +108,6 @@ def test_zendesk_validation_error_is_final_and_quotes_zendesk(httpserver, client
     ("assign", {"assignee": "team:ops"}, "user:<id> or group:<id>"),
     ("assign", {"assignee": "user:abc"}, "user:<id> or group:<id>"),
     ("update", {"priority": "Highest"}, "not one of urgent, high, normal, low"),
-    ("note", {"body": "hi", "public": True}, "notes are internal"),
     ("merge", {}, "unknown action kind"),
 ])
 def test_actions_zendesk_cannot_express_fail_before_sending(client, kind, data, why):

@@ -15,6 +15,7 @@ from .ticket import EventKind, TicketEvent, TicketState
 _TRACE_VALUE_LIMIT = 200
 # Enum attribute lookups are slow and this runs for every event.
 _RESOLVED, _STALLED, _PRIORITY_CHANGED = EventKind.RESOLVED, EventKind.COMMUNICATION_STALLED, EventKind.PRIORITY_CHANGED
+_WARNING = EventKind.SLA_WARNING
 
 
 @dataclass(frozen=True)
@@ -188,16 +189,23 @@ def _timers_to_stop(matrix, state, severity, matched) -> tuple[str, ...]:
 
 
 def _notifications(matrix, event, state, level) -> tuple[Notification, ...]:
+    situations = _situations(event, state, level)
+    return tuple(Notification(c.on, c.channel, c.template, c.notify, c.sensitive)
+                 for situation in situations for c in matrix.communications
+                 if c.level == level and c.on == situation)
+
+
+def _situations(event, state, level) -> list[str]:
+    """Which communications an event calls for: a level entered, a cadence tick, resolution."""
+    situations = ["escalated"] if level != state.level else []
     if event.kind is _RESOLVED:
-        situation = "resolved"
-    elif level != state.level:
-        situation = "escalated"
+        situations.append("resolved")
     elif event.kind is _STALLED:
-        situation = "stalled"
-    else:
-        return ()
-    return tuple(Notification(situation, c.channel, c.template, c.notify, c.sensitive)
-                 for c in matrix.communications if c.level == level and c.on == situation)
+        # The cadence lapsed: the customer still hears from us on time, and the lapse is flagged.
+        situations += ["update", "stalled"]
+    elif event.kind is _WARNING and event.timer == "update":
+        situations.append("reminder")
+    return situations
 
 
 def _trace(matched: Sequence[Rule], event: TicketEvent, state: TicketState, reasons: dict) -> tuple[Fired, ...]:

@@ -155,6 +155,7 @@ class Matrix:
     default_severity: str
     default_level: str
     source_files: tuple[str, ...] = ()
+    templates_dir: str = ""         # where this matrix's message templates live
 
     @cached_property
     def severity_rank(self) -> dict[str, int]:

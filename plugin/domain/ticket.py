@@ -67,6 +67,7 @@ class TicketEvent:
     labels: tuple[str, ...] = ()
     components: tuple[str, ...] = ()
     reporter: str = ""
+    reporter_name: str = ""         # how to greet them; `reporter` is the platform's id
     assignee: str = ""
     actor: str = ""
     organization: str = ""

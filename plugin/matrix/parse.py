@@ -81,6 +81,7 @@ class MatrixParser:
             default_level=self._default(("defaults", "level"), defaults.get("level"),
                                         [lv.id for lv in levels], levels[0].id if levels else ""),
             source_files=(self.doc.file,),
+            templates_dir=str(Path(self.templates_dir).resolve()),
         )
         return matrix
 

@@ -35,6 +35,7 @@ def issue_event(kind: EventKind, key: str, fields: dict, *, occurred_at: datetim
         labels=tuple(label for label in items(fields.get("labels")) if text(label)),
         components=tuple(n for n in map(name, items(fields.get("components"))) if n),
         reporter=user_id(fields.get("reporter")),
+        reporter_name=display_name(fields.get("reporter")),
         assignee=user_id(fields.get("assignee")),
         actor=actor,
         comment=comment,

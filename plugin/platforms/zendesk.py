@@ -241,6 +241,7 @@ def _trigger_event(payload: dict, ticket: dict, key: str, kind: EventKind,
         status=_status(ticket.get("status")), priority=_lower(ticket.get("priority")),
         issue_type=_ticket_type(ticket.get("type")), labels=_tags(ticket.get("tags")),
         reporter=text(_dict(ticket.get("requester")).get("email")),
+        reporter_name=text(_dict(ticket.get("requester")).get("name")),
         assignee=text(_dict(ticket.get("assignee")).get("email")),
         actor=text(current_user.get("email")), organization=text(organization.get("name")),
         comment=_trigger_comment(ticket.get("latest_comment"), current_user)

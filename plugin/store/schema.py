@@ -79,6 +79,7 @@ escalation_log = Table(
     Column("changes", JSON, nullable=False),                # field -> [before, after]
     Column("decision", JSON, nullable=False),               # Decision.as_dict(), with its trace
     Column("matrix_version", String(32), nullable=False),
+    Column("communications", JSON, nullable=False, default=list),  # rendered messages, sent or withheld
 )
 
 timers = Table(

@@ -132,7 +132,12 @@ class Transaction:
                    actor: str, changes: dict, decision: dict, matrix_version: str) -> int:
         return self.conn.execute(insert(escalation_log).values(
             platform=platform, key=key, at=at, delivery_id=delivery_id, event_kind=event_kind, actor=actor,
-            changes=changes, decision=decision, matrix_version=matrix_version)).inserted_primary_key[0]
+            changes=changes, decision=decision, matrix_version=matrix_version, communications=[])
+                                 ).inserted_primary_key[0]
+
+    def set_log_communications(self, log_id: int, communications: list[dict]) -> None:
+        self.conn.execute(update(escalation_log).where(escalation_log.c.id == log_id)
+                          .values(communications=communications))
 
     def timeline(self, platform: str, key: str) -> list[dict]:
         rows = self.conn.execute(select(escalation_log).where(escalation_log.c.platform == platform,

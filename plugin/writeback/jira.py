@@ -47,14 +47,13 @@ class JiraClient(RestClient):
                                 {"accountId": account_id})]
 
     def _note(self, action: Action) -> list[OutgoingRequest]:
-        if action.data.get("public"):
-            raise unsupported(action, "notes are internal; public replies belong to a notifier")
         lines = str(action.data.get("body") or "").split("\n")
         if action.data.get("marker"):
             lines.append(marker_line(action.data["marker"]))
         if self.service_desk:
+            # Service Management is the only Jira API where "visible to the customer" is a flag.
             return [OutgoingRequest("POST", self.url("/rest/servicedeskapi/request/{}/comment", action.key),
-                                    {"body": "\n".join(lines), "public": False})]
+                                    {"body": "\n".join(lines), "public": bool(action.data.get("public"))})]
         return [OutgoingRequest("POST", self.url("/rest/api/3/issue/{}/comment", action.key),
                                 {"body": adf_document(lines)})]
 
@@ -67,7 +66,7 @@ class JiraClient(RestClient):
 
     def _jsm_comments(self, key: str):
         # This endpoint has no documented sort order, so it is read page by page.
-        url = self.url("/rest/servicedeskapi/request/{}/comment", key) + "?public=false&internal=true"
+        url = self.url("/rest/servicedeskapi/request/{}/comment", key) + "?public=true&internal=true"
         start = 0
         for _ in range(JSM_PAGES):
             page = self.http.get_json(url + (f"&start={start}" if start else ""))

@@ -44,12 +44,10 @@ class ZendeskClient(RestClient):
         return [self._ticket(action, {field: int(number)})]
 
     def _note(self, action: Action) -> list[OutgoingRequest]:
-        if action.data.get("public"):
-            raise unsupported(action, "notes are internal; public replies belong to a notifier")
         body = str(action.data.get("body") or "")
         if action.data.get("marker"):
             body += "\n" + marker_line(action.data["marker"])
-        return [self._ticket(action, {"comment": {"body": body, "public": False}})]
+        return [self._ticket(action, {"comment": {"body": body, "public": bool(action.data.get("public"))}})]
 
     def has_note(self, key: str, marker: str) -> bool:
         # Newest first: a note that landed before a timeout is on the first page.

@@ -1,0 +1,96 @@
+"""The communication protocol: turn a decision's notifications into rendered messages.
+
+Messages to the ticket itself become write-back actions; Slack, Teams, email, status page and
+webhook messages become outbox rows of the `comms` channel. Either way they are sent by the
+outbox worker (retries, dead letters, dry-run) and their rendered text goes into the log.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .comms import CommsSettings, Message, build_senders, message_context, plan_notification
+from .domain.actions import Action
+from .domain.decision import Decision
+from .domain.matrix import Matrix
+from .domain.ticket import TicketEvent
+from .writeback.base import SENT, WriteResult
+
+COMMS = "comms"         # the outbox "platform" of messages Escalator sends itself
+MESSAGE = "message"
+
+
+@dataclass
+class Planned:
+    actions: list[Action] = field(default_factory=list)       # ticket comments, through the platform writers
+    messages: list[Action] = field(default_factory=list)      # everything else, through CommsClient
+    log: list[dict] = field(default_factory=list)             # what was sent or withheld, for the escalation log
+
+
+class Notifier:
+    def __init__(self, comms_settings: CommsSettings, ticket_urls: Mapping[str, str]):
+        self.senders = build_senders(comms_settings)
+        self.ticket_urls = ticket_urls      # platform -> URL pattern with {key}
+
+    def plan(self, tx, event: TicketEvent, decision: Decision, matrix: Matrix, now, marker: str) -> Planned:
+        planned = Planned()
+        if not decision.notifications:
+            return planned
+        ticket = self._ticket(tx, event, decision)
+        context = self._context(tx, event, decision, matrix, ticket, now)
+        for index, notification in enumerate(decision.notifications):
+            outbound = plan_notification(notification, matrix=matrix, templates_dir=matrix.templates_dir,
+                                         ticket=ticket, context=context, marker=f"{marker}-{index}")
+            planned.actions += outbound.actions
+            planned.messages += [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in outbound.messages]
+            planned.log.append({
+                "situation": notification.situation, "channel": notification.channel,
+                "template": notification.template,
+                "sent": [{"to": list(m.to), "text": m.text} for m in outbound.messages]
+                + [{"to": ["ticket"], "text": a.data.get("body", ""), "public": a.data.get("public", False)}
+                   for a in outbound.actions],
+                "withheld": list(outbound.withheld), "problems": list(outbound.problems)})
+        return planned
+
+    def _ticket(self, tx, event: TicketEvent, decision: Decision) -> dict:
+        snapshot = (tx.ticket(event.platform, event.key) or {}).get("snapshot") or {}
+        url = self.ticket_urls.get(event.platform, "")
+        return {**snapshot, "key": event.key, "platform": event.platform,
+                "reporter": snapshot.get("reporter_name") or snapshot.get("reporter", ""),
+                "reporter_email": snapshot.get("reporter", "") if "@" in snapshot.get("reporter", "") else "",
+                "url": url.format(key=event.key) if url else "",
+                "labels": list(dict.fromkeys(list(snapshot.get("labels", [])) + list(decision.labels)))}
+
+    def _context(self, tx, event, decision, matrix, ticket, now) -> dict:
+        timers = [{"name": t["name"], "due": t["due_at"], "state": t["state"]}
+                  for t in tx.timers_of(event.platform, event.key) if t["state"] in ("running", "paused")]
+        timeline = [{"at": e["at"], "what": f"{e['event_kind']}: " + ", ".join(f"{k} {v[0] or '-'} → {v[1]}"
+                                                                             for k, v in e["changes"].items()),
+                     "why": "; ".join(f["rule"] for f in e["decision"].get("trace", []))}
+                    for e in tx.timeline(event.platform, event.key)]
+        reason = "; ".join(f.rule for f in decision.trace if f.decided) or "the matrix's default path"
+        return message_context(ticket, matrix, severity=decision.severity, level=decision.level,
+                               owner=decision.owner, timers=timers, timeline=timeline, reason=reason, now=now)
+
+    def is_live(self, message: Mapping) -> bool:
+        """Whether this message's channel is configured to send; otherwise it is dry-run."""
+        sender = self.senders.get(message["channel"])
+        if sender is None:
+            return False
+        if message["channel"] == "email":
+            return getattr(sender, "target", None) is not None
+        return bool(sender.url_for(Message.from_dict(message)))
+
+    def describe(self, message: Mapping) -> dict:
+        return self.senders[message["channel"]].build_request(Message.from_dict(message))
+
+
+class CommsClient:
+    """The outbox's client for messages: sends one through its channel's sender."""
+
+    def __init__(self, notifier: Notifier):
+        self.notifier = notifier
+
+    def apply(self, action: Action) -> WriteResult:
+        delivery = self.notifier.senders[action.data["channel"]].send(Message.from_dict(action.data))
+        return WriteResult(SENT, None, delivery.status)
