@@ -15,7 +15,8 @@ from .webhooks.views import bp as webhooks
 log = logging.getLogger(__name__)
 
 
-def create_app(container: bootstrap.Container | None = None, *, start_worker: bool = False) -> Flask:
+def create_app(container: bootstrap.Container | None = None, *, start_worker: bool = False,
+               reload: bool = False) -> Flask:
     container = container or bootstrap.build()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = container.settings.body_limit
@@ -25,6 +26,8 @@ def create_app(container: bootstrap.Container | None = None, *, start_worker: bo
     for blueprint in (webhooks, api, health):
         app.register_blueprint(blueprint)
     _register_error_handlers(app)
+    if reload:
+        app.extensions["escalator.stop_reload"] = bootstrap.watch_rules(container.matrix)
     if start_worker:
         worker = OutboxWorker(container.store, container.outbox_clients, container.clock,
                               on_result=lambda platform, result: metrics.writebacks.labels(platform, result).inc())

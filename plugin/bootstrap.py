@@ -50,13 +50,16 @@ class LiveMatrix:
     def __call__(self) -> Evaluator:
         return self._current
 
-    def for_version(self, version: str) -> Evaluator:
-        """The evaluator a ticket pinned to `version` uses; the current one for a new ticket."""
+    def for_version(self, version: str, tx=None) -> Evaluator:
+        """The evaluator a ticket pinned to `version` uses; the current one for a new ticket.
+
+        Pass the caller's transaction: SQLite allows one writer, so a second one would wait on it.
+        """
         if not version or version == self._current.matrix.version:
             return self._current
         with self._lock:
             if version not in self._by_version:
-                self._by_version[version] = self._rebuild(version) or self._current
+                self._by_version[version] = self._rebuild(version, tx) or self._current
             return self._by_version[version]
 
     def reload(self) -> list:
@@ -93,8 +96,11 @@ class LiveMatrix:
             if not remember_only:
                 self._current = evaluator
 
-    def _rebuild(self, version: str) -> Evaluator | None:
-        with self.store.transaction() as tx:
+    def _rebuild(self, version: str, tx=None) -> Evaluator | None:
+        if tx is None:
+            with self.store.transaction() as own:
+                files = own.matrix_files(version)
+        else:
             files = tx.matrix_files(version)
         if files is None:
             log.warning("matrix %s is not stored; its tickets use the current matrix", version)
@@ -105,6 +111,30 @@ class LiveMatrix:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         return Evaluator(load_matrix(folder), self.settings.engine)
+
+
+def watch_rules(matrix: LiveMatrix, interval: float = 2.0) -> threading.Event:
+    """Reload the matrix whenever the files in `rules/` change (`serve --reload`); set the event to stop."""
+    stop = threading.Event()
+    seen = _fingerprint(matrix.settings.rules)     # taken now: a change right after this call counts
+
+    def loop():
+        nonlocal seen
+        while not stop.wait(interval):
+            current = _fingerprint(matrix.settings.rules)
+            if current != seen:
+                seen = current
+                problems = matrix.reload()
+                log.info("rules/ changed: %s", "refused, see above" if problems else
+                         f"matrix {matrix().matrix.version} now applies to new tickets")
+
+    threading.Thread(target=loop, name="escalator-reload", daemon=True).start()
+    return stop
+
+
+def _fingerprint(rules: str | Path) -> tuple:
+    root = Path(rules)
+    return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in root.rglob("*") if p.is_file()))
 
 
 def read_sources(rules: str | Path) -> dict[str, str]:

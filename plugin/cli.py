@@ -126,7 +126,9 @@ def run_tests(rules_dir, engine):
 @click.option("--workers", default=1, show_default=True, type=int, help="gunicorn worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
 @click.option("--no-worker", is_flag=True, help="Do not send write-backs here; run `escalator worker` instead.")
-def serve(host, port, workers, threads, no_worker):
+@click.option("--reload", "reload_rules", is_flag=True,
+              help="Reload the matrix when files in rules/ change (SIGHUP always reloads).")
+def serve(host, port, workers, threads, no_worker, reload_rules):
     """Receive Jira and Zendesk webhooks (gunicorn) and send write-backs from the outbox."""
     from .server import Server, is_loopback
 
@@ -140,7 +142,9 @@ def serve(host, port, workers, threads, no_worker):
     mode = f"dry-run for {', '.join(dry)}" if dry else "writing back to Jira and Zendesk"
     console.print(f"Escalator on http://{host}:{port} ({mode}); database {mask_password(settings.database)}")
     Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
-            "accesslog": "-", "timeout": 30, "graceful_timeout": 10}, start_worker=not no_worker).run()
+            "accesslog": "-", "timeout": 30, "graceful_timeout": 10, "control_socket_disable": True},
+           start_worker=not no_worker,
+           reload=reload_rules).run()
 
 
 @main.command()
@@ -158,6 +162,7 @@ def worker(interval):
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, lambda *_: container.matrix.reload())
     consumer = start_consumer(container.timers.huey)
     dry = sorted({"jira", "zendesk"} - set(container.clients))
     console.print(f"worker started: SLA timers on {type(container.timers.huey).__name__}, "

@@ -8,9 +8,10 @@ from gunicorn.app.base import BaseApplication
 
 
 class Server(BaseApplication):
-    def __init__(self, options: dict, start_worker: bool):
+    def __init__(self, options: dict, start_worker: bool, reload: bool = False):
         self.options = options
         self.start_worker = start_worker
+        self.watch_rules = reload      # not `reload`: that is BaseApplication.reload(), called on SIGHUP
         super().__init__()
 
     def load_config(self):
@@ -18,9 +19,10 @@ class Server(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        # Built in each worker after fork: durable_rules' Host must not cross a fork.
+        # Built in each worker after fork: durable_rules' Host must not cross a fork. On SIGHUP
+        # gunicorn replaces the workers, and each new one loads rules/ (or keeps the last good matrix).
         from .app import create_app
-        return create_app(start_worker=self.start_worker)
+        return create_app(start_worker=self.start_worker, reload=self.watch_rules)
 
 
 def is_loopback(host: str) -> bool:

@@ -38,7 +38,7 @@ class Outcome:
 
 class Matrices(Protocol):
     def __call__(self) -> Evaluator: ...
-    def for_version(self, version: str) -> Evaluator: ...
+    def for_version(self, version: str, tx=None) -> Evaluator: ...
 
 
 class EscalationService:
@@ -56,7 +56,7 @@ class EscalationService:
         if event.actor and event.actor in self.bot_actors.get(event.platform, set()):
             return Outcome("ignored", "an echo of Escalator's own write-back (the actor is the bot account)")
         before = tx.ticket_state(event.platform, event.key)
-        evaluator = self.matrices.for_version(before.matrix_version)    # a ticket keeps its matrix
+        evaluator = self.matrices.for_version(before.matrix_version, tx)    # a ticket keeps its matrix
         decision = evaluator.evaluate(event, before)
         after = _state_after(before, decision, evaluator.matrix.version)
         changes = {f: [getattr(before, f), getattr(after, f)] for f in _COMPARED

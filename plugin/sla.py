@@ -181,7 +181,7 @@ class TimerFiring:
             lag = (now - timer["due_at"]).total_seconds()
             if timer["recurring"]:      # a missed update: say so, then expect the next one a period later
                 version = tx.ticket_state(timer["platform"], timer["key"]).matrix_version
-                book = TimerBook(tx, self.service.matrices.for_version(version).matrix, now)
+                book = TimerBook(tx, self.service.matrices.for_version(version, tx).matrix, now)
                 book.arm(timer["platform"], timer["key"],
                          TimerSpec(timer["name"], timedelta(seconds=timer["seconds"]), timer["calendar"], True),
                          timer["warn_fraction"])
