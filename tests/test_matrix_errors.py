@@ -76,6 +76,10 @@ def problems_of(name: str):
         "calendars.business-eu.timezone", 11, "IANA name such as Europe/Berlin",
         id="unknown time zone"),
     pytest.param(
+        "unknown_holidays.yaml", "unknown holiday calendar 'XX' (Country XX not available); use an ISO country code "
+        "such as US or DE, optionally with a subdivision such as DE-BY",
+        "calendars.business-eu.holidays", 11, "COUNTRY-SUBDIVISION as DE-BY", id="unknown holiday calendar"),
+    pytest.param(
         "duplicate_rule_name.yaml", "rule name 'outage is critical' is already used at triggers[0]",
         "triggers[1].name", 20, "give every trigger, exception and stop rule its own name",
         id="duplicate rule name"),

@@ -26,6 +26,7 @@ from ..domain.matrix import (
     SeverityTimers,
     TimerSpec,
 )
+from ..holidays_adapter import holiday_checker
 from . import templates
 from .yamlsrc import YamlDoc, path_text
 
@@ -155,6 +156,7 @@ class MatrixParser:
             except (zoneinfo.ZoneInfoNotFoundError, ValueError):
                 self.problem(path + ("timezone",), f"unknown time zone {tz!r}",
                              "use an IANA name such as Europe/Berlin or America/New_York")
+            self._check_holidays(path + ("holidays",), spec.get("holidays", ""))
             start, _, end = spec.get("hours", "00:00-24:00").partition("-")
             if start >= end:
                 self.problem(path + ("hours",), f"opening hours {spec['hours']!r} end before they start",
@@ -164,6 +166,12 @@ class MatrixParser:
                                              if spec["type"] == "business" else _DAYS)),
                                        start, end, spec.get("holidays", ""))
         return calendars
+
+    def _check_holidays(self, path, code: str) -> None:
+        try:
+            holiday_checker(code)
+        except ValueError as exc:
+            self.problem(path, str(exc), "use an ISO country code such as US or DE, or COUNTRY-SUBDIVISION as DE-BY")
 
     def _timers(self, severities, calendars) -> dict[str, SeverityTimers]:
         names = [s.name for s in severities]
