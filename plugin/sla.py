@@ -69,8 +69,11 @@ class TimerBook:
                 and existing["state"] in ("running", "paused")
             if existing is None or rearm:
                 self.arm(event.platform, event.key, spec, self._warn_fraction(decision.severity, spec))
-        for name in decision.stop_timers:
-            self.stop(event.platform, event.key, name)
+        stops = decision.stop_timers
+        if event.kind is EventKind.DELETED:     # a deleted ticket can breach nothing
+            stops = tuple(t["name"] for t in self.tx.timers_of(event.platform, event.key))
+        for name in stops:
+            self.stop(event.platform, event.key, name, cancel=event.kind is EventKind.DELETED)
         self._pause_or_resume(event, decision.severity)
         return self.wakeups
 
@@ -83,11 +86,11 @@ class TimerBook:
                                      now=self.now, due_at=due, warn_at=warn)
         self.wakeups += [Wakeup(timer_id, at) for at in (warn, due) if at is not None]
 
-    def stop(self, platform: str, key: str, name: str) -> None:
+    def stop(self, platform: str, key: str, name: str, cancel: bool = False) -> None:
         timer = self.tx.timer_named(platform, key, name)
         if timer is None or timer["state"] not in ("running", "paused"):
             return
-        if timer["recurring"]:      # a cadence starts over: the next update is due one period from now
+        if timer["recurring"] and not cancel:   # a cadence starts over: the next update is due a period from now
             spec = TimerSpec(name, timedelta(seconds=timer["seconds"]), timer["calendar"], True)
             self.arm(platform, key, spec, timer["warn_fraction"])
         else:

@@ -140,3 +140,11 @@ def test_an_early_or_duplicate_wake_up_is_a_no_op(container, clock):
 def _agent_reply():
     from plugin.domain.ticket import Comment
     return Comment("We are on it, next update in 30 minutes.", author="agent-1", public=True, by_agent=True)
+
+
+def test_a_deleted_ticket_stops_every_timer(container, clock):
+    deliver(container, critical())
+    deliver(container, TicketEvent("jira", EventKind.DELETED, "SUP-9"))
+    assert {t["state"] for t in timers(container).values()} == {"stopped"}
+    clock.advance(timedelta(hours=30))
+    assert fire_all(container) == []
