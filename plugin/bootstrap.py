@@ -159,11 +159,13 @@ class Container:
     outbox_clients: dict    # what the outbox worker sends through: the platforms and the comms channels
     metrics: Metrics
     firing: TimerFiring
-    timers: TimerQueue
+    timers: TimerQueue      # or the simulator's virtual scheduler
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None,
-          clients: dict | None = None, comms: CommsSettings | None = None) -> Container:
+          clients: dict | None = None, comms: CommsSettings | None = None, scheduler=None) -> Container:
+    """Everything wired from settings; tests and the simulator pass their own clock, store and
+    scheduler (anything with `schedule(wakeups)`) instead of the wall clock, SQL and Huey."""
     from .writeback import build_clients, planner_for
 
     settings = settings or Settings.from_env()
@@ -181,7 +183,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
                                 notifier=notifier)
     metrics = Metrics(store)
     firing = TimerFiring(store, service, clock, on_fired=metrics.timer_fired)
-    timers = TimerQueue(make_huey(settings), firing)
+    timers = scheduler if scheduler is not None else TimerQueue(make_huey(settings), firing)
     outbox_clients = {**clients, COMMS: CommsClient(notifier)}
     return Container(settings, clock, store, matrix, service, clients, planners, outbox_clients, metrics, firing,
                      timers)

@@ -190,6 +190,15 @@ def _check_database(settings) -> None:
         _fail(f"cannot open the database ({type(exc).__name__}: {exc}); check ESCALATOR_DATABASE_URL", code=2)
 
 
+def _register_simulator() -> None:
+    from simulator.cli import export, replay_command, simulate
+    for command in (simulate, replay_command, export):
+        main.add_command(command)
+
+
+_register_simulator()
+
+
 # -- output helpers ---------------------------------------------------------------------------
 
 def _evaluator_or_exit(rules_dir, engine) -> Evaluator:

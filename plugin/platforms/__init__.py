@@ -6,6 +6,7 @@ Zendesk's needs them today.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 
 from plugin.domain.errors import UnsupportedEvent
@@ -16,6 +17,15 @@ from . import jira, zendesk
 Parser = Callable[[dict, Mapping[str, str] | None], TicketEvent | None]
 
 PARSERS: dict[str, Parser] = {"jira": jira.parse, "zendesk": zendesk.parse}
+# The header that identifies one delivery: a redelivery repeats it.
+DEDUPE_HEADERS = {"jira": "X-Atlassian-Webhook-Identifier", "zendesk": "X-Zendesk-Webhook-Invocation-Id"}
+
+
+def dedupe_key(platform: str, headers: Mapping[str, str], body: bytes) -> str:
+    """The platform's delivery id; without one, an identical body is the best sign of a retry."""
+    wanted = DEDUPE_HEADERS.get(platform, "").lower()
+    given = next((str(v).strip() for k, v in headers.items() if k.lower() == wanted), "")
+    return given[:200] if given else "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def parse(platform: str, payload: dict,

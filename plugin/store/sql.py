@@ -90,6 +90,13 @@ class Transaction:
                                  .order_by(deliveries.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
+    def deliveries_between(self, since: datetime, until: datetime | None = None) -> list[dict]:
+        """Accepted deliveries with their bodies, oldest first (for `escalator export`)."""
+        query = select(deliveries).where(deliveries.c.received_at >= since, deliveries.c.status == "accepted")
+        if until is not None:
+            query = query.where(deliveries.c.received_at < until)
+        return [dict(r) for r in self.conn.execute(query.order_by(deliveries.c.id)).mappings().all()]
+
     def delivery_counts(self) -> dict[tuple[str, str], int]:
         rows = self.conn.execute(select(deliveries.c.platform, deliveries.c.status, func.count())
                                  .group_by(deliveries.c.platform, deliveries.c.status)).all()

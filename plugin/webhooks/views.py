@@ -6,7 +6,6 @@ Unsupported events get a 202 "ignored" so the sender stops retrying them.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -14,13 +13,12 @@ import time
 from flask import Blueprint, current_app, jsonify, request
 
 from ..domain.errors import AnomalousPayload, UnsupportedEvent
-from ..platforms import PARSERS, parse
+from ..platforms import PARSERS, dedupe_key, parse
 from .signatures import SignatureError, verify_jira, verify_zendesk
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
-DEDUPE_HEADERS = {"jira": "X-Atlassian-Webhook-Identifier", "zendesk": "X-Zendesk-Webhook-Invocation-Id"}
 # Kept with each delivery for debugging; signatures and tokens are deliberately not among them.
 KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Atlassian-Webhook-Identifier", "X-Atlassian-Webhook-Retry",
                 "X-Zendesk-Webhook-Id", "X-Zendesk-Webhook-Invocation-Id")
@@ -71,7 +69,7 @@ def _accept(container, metrics, platform, body, payload, authenticated_by):
         return error(400, f"this does not look like a {platform} webhook: {exc}")
     started, outcome = time.perf_counter(), None
     with container.store.transaction() as tx:
-        delivery_id = tx.record_delivery(platform=platform, dedupe_key=_dedupe_key(platform, body),
+        delivery_id = tx.record_delivery(platform=platform, dedupe_key=dedupe_key(platform, request.headers, body),
                                          received_at=container.clock.now(), headers=_kept_headers(), body=body,
                                          authenticated_by=authenticated_by)
         if delivery_id is None:
@@ -108,12 +106,6 @@ def _answer(delivery_id, event, outcome) -> dict:
         answer["changes"] = outcome.changes
         answer["outbox"] = list(outcome.outbox_ids)
     return answer
-
-
-def _dedupe_key(platform: str, body: bytes) -> str:
-    given = request.headers.get(DEDUPE_HEADERS[platform], "").strip()
-    # Without the platform's delivery id, an identical body is the best sign of a retry.
-    return given[:200] if given else "sha256:" + hashlib.sha256(body).hexdigest()
 
 
 def _kept_headers() -> dict:

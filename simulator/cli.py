@@ -1,0 +1,185 @@
+"""`escalator simulate`, `escalator replay` and `escalator export`."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from .html import render_report
+from .replay import replay
+from .report import per_ticket, summarize
+
+console = Console(highlight=False, soft_wrap=True)
+DEFAULT_START = "2026-01-05"        # a Monday; fixed so the same seed gives the same report
+COMPARED = ("severity", "level", "owner", "first_page", "breaches")
+
+
+def _start(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def _generate(seed: int, incidents: int, days: int, start: str):
+    from .generator import generate
+    return generate(seed=seed, incidents=incidents, days=days, start=_start(start))
+
+
+def _replay_with_progress(deliveries, rules: Path, engine: str, label: str):
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task(label, total=len(deliveries))
+        return replay(deliveries, rules, engine=engine, progress=lambda n: progress.advance(task, n))
+
+
+@click.command()
+@click.option("--incidents", default=500, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--start", default=DEFAULT_START, show_default=True, help="First day (UTC) of the simulated period.")
+@click.option("--rules", "rules_dir", default="rules", show_default=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
+              help="Where to write summary.json, tickets.json and report.html (default: out/sim-SEED).")
+@click.option("--engine", type=click.Choice(["durable", "python"]), default="durable", show_default=True)
+def simulate(incidents, days, seed, start, rules_dir, out_dir, engine):
+    """Generate incidents and replay them through the matrix on a virtual clock."""
+    deliveries = _generate(seed, incidents, days, start)
+    result = _replay_with_progress(deliveries, rules_dir, engine, f"replaying {len(deliveries)} deliveries")
+    summary = {"seed": seed, "incidents": incidents, "days": days, "start": start,
+               "matrix_version": result.container.matrix().matrix.version, "deliveries": result.deliveries,
+               "duplicates": result.duplicates, "timer_firings": result.timer_firings,
+               **summarize(result.store, result.ended)}
+    _print_summary(summary)
+    out_dir = out_dir or Path("out") / f"sim-{seed}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (out_dir / "tickets.json").write_text(json.dumps(per_ticket(result.store), indent=2, sort_keys=True) + "\n")
+    (out_dir / "report.html").write_text(_simulation_html(summary))
+    console.print(f"wrote {out_dir}/summary.json, tickets.json and report.html")
+
+
+def _print_summary(summary: dict) -> None:
+    console.print(f"[bold]{summary['tickets']} tickets[/bold] from {summary['deliveries']} deliveries "
+                  f"({summary['duplicates']} duplicates), {summary['timer_firings']} timer firings; "
+                  f"matrix {summary['matrix_version']}")
+    console.print(f"MTTA {summary['mtta_minutes']} min · MTTR {summary['mttr_hours']} h")
+    for title, key in (("volume by severity", "volume_by_severity"),
+                       ("escalation rate by product area", "escalation_rate_by_area"),
+                       ("dwell hours by level", "dwell_hours_by_level"), ("load by owner", "load_by_owner")):
+        table = Table(title=title, show_header=False, title_justify="left")
+        for label, value in summary[key].items():
+            table.add_row(str(label), str(value))
+        console.print(table)
+    attainment = Table("timer", "met", "missed", "attainment", title="SLA attainment", title_justify="left")
+    for name, row in summary["sla_attainment"].items():
+        attainment.add_row(name, str(row["met"]), str(row["missed"]), f"{row['rate']:.1%}")
+    console.print(attainment)
+
+
+def _simulation_html(summary: dict) -> str:
+    charts = [{"title": title, "values": summary[key]} for title, key in (
+        ("Volume by severity", "volume_by_severity"), ("Escalation rate by product area", "escalation_rate_by_area"),
+        ("Dwell hours by level", "dwell_hours_by_level"), ("Load by owner", "load_by_owner"))]
+    charts.append({"title": "SLA attainment by timer",
+                   "values": {name: row["rate"] for name, row in summary["sla_attainment"].items()}})
+    subtitle = (f"{summary['incidents']} incidents over {summary['days']} days from {summary['start']}, seed "
+                f"{summary['seed']}, matrix {summary['matrix_version']}: MTTA {summary['mtta_minutes']} min, "
+                f"MTTR {summary['mttr_hours']} h")
+    return render_report("Escalation simulation", subtitle, charts, [])
+
+
+@click.command("replay")
+@click.option("--baseline", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--candidate", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--from", "from_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Deliveries to replay (JSONL from `escalator export`); otherwise generated ones.")
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--incidents", default=500, show_default=True, type=click.IntRange(1, 1_000_000))
+@click.option("--days", default=7, show_default=True, type=click.IntRange(1, 366))
+@click.option("--start", default=DEFAULT_START, show_default=True)
+@click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
+              help="Where to write diff.json and diff.html (default: out/replay).")
+@click.option("--engine", type=click.Choice(["durable", "python"]), default="durable", show_default=True)
+def replay_command(baseline, candidate, from_file, seed, incidents, days, start, out_dir, engine):
+    """Replay the same incidents through two matrices and report what the change does (exit 1 if anything)."""
+    from .generator import read_jsonl
+    deliveries = read_jsonl(from_file) if from_file else _generate(seed, incidents, days, start)
+    before = _replay_with_progress(deliveries, baseline, engine, "baseline")
+    after = _replay_with_progress(deliveries, candidate, engine, "candidate")
+    diff = compare(per_ticket(before.store), per_ticket(after.store))
+    diff["aggregate"] = _aggregate(summarize(before.store, before.ended), summarize(after.store, after.ended),
+                                   per_ticket(before.store), per_ticket(after.store))
+    click.echo(markdown(diff))
+    out_dir = out_dir or Path("out") / "replay"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "diff.json").write_text(json.dumps(diff, indent=2, sort_keys=True) + "\n")
+    (out_dir / "diff.html").write_text(_diff_html(diff))
+    sys.exit(1 if diff["changed"] else 0)
+
+
+def compare(before: dict[str, dict], after: dict[str, dict]) -> dict:
+    changed = {}
+    for ticket in sorted(set(before) | set(after)):
+        old, new = before.get(ticket, {}), after.get(ticket, {})
+        fields = {f: [old.get(f), new.get(f)] for f in COMPARED if old.get(f) != new.get(f)}
+        if fields:
+            changed[ticket] = fields
+    return {"tickets": len(set(before) | set(after)), "changed": changed}
+
+
+def _aggregate(old: dict, new: dict, old_tickets: dict, new_tickets: dict) -> dict:
+    def breaches(tickets):
+        return sum(len(t["breaches"]) for t in tickets.values())
+
+    def escalations(tickets):
+        return sum(t["level"] not in ("", "L1") for t in tickets.values())
+    return {"breaches": [breaches(old_tickets), breaches(new_tickets)],
+            "escalations": [escalations(old_tickets), escalations(new_tickets)],
+            "load_by_owner": {o: [old["load_by_owner"].get(o, 0), new["load_by_owner"].get(o, 0)]
+                              for o in sorted(set(old["load_by_owner"]) | set(new["load_by_owner"]))}}
+
+
+def markdown(diff: dict) -> str:
+    """The difference as a pull-request comment."""
+    agg = diff["aggregate"]
+    lines = [f"### Matrix change: {len(diff['changed'])} of {diff['tickets']} tickets decided differently", "",
+             "| | baseline | candidate |", "| --- | ---: | ---: |",
+             f"| breaches | {agg['breaches'][0]} | {agg['breaches'][1]} |",
+             f"| tickets escalated beyond L1 | {agg['escalations'][0]} | {agg['escalations'][1]} |"]
+    lines += [f"| load: {owner} | {a} | {b} |" for owner, (a, b) in agg["load_by_owner"].items() if a != b]
+    if diff["changed"]:
+        lines += ["", "| ticket | what changed |", "| --- | --- |"]
+        lines += [f"| {ticket} | " + "; ".join(f"{f}: {a} → {b}" for f, (a, b) in fields.items()) + " |"
+                  for ticket, fields in diff["changed"].items()]
+    return "\n".join(lines)
+
+
+def _diff_html(diff: dict) -> str:
+    rows = [{"cells": [t, "; ".join(f"{f}: {a} → {b}" for f, (a, b) in fields.items())], "changed": True}
+            for t, fields in diff["changed"].items()]
+    agg = diff["aggregate"]
+    return render_report("Matrix change replay", f"{len(diff['changed'])} of {diff['tickets']} tickets changed",
+                         [{"title": "Breaches (baseline, candidate)",
+                           "values": {"baseline": agg["breaches"][0], "candidate": agg["breaches"][1]}}],
+                         [{"title": "Tickets decided differently", "header": ["ticket", "what changed"],
+                           "rows": rows}])
+
+
+@click.command()
+@click.option("--since", required=True, help="First day (UTC), e.g. 2026-11-01.")
+@click.option("--until", default=None, help="Day after the last one (UTC).")
+def export(since, until):
+    """Write the deliveries the service recorded as JSONL, for `escalator replay --from`."""
+    from plugin.settings import Settings
+    from plugin.store import Store
+
+    settings = Settings.from_env()
+    store = Store(settings.database)
+    with store.transaction() as tx:
+        rows = tx.deliveries_between(_start(since), _start(until) if until else None)
+    for row in rows:
+        click.echo(json.dumps({"at": row["received_at"].isoformat(), "platform": row["platform"],
+                               "headers": row["headers"], "body": json.loads(row["body"])}, sort_keys=True))
