@@ -25,14 +25,21 @@ Phases, for each gunicorn configuration (`--configs`, default 1x4 and 2x4 worker
 Then, on a fresh full server with the default configuration (1x4): `--deliveries` (100,000) distinct
 deliveries as fast as it takes them, sampling each worker's RSS (VmRSS) and the number of stored
 deliveries every half second; it stops after `--rss-timeout` (600 s) whatever the count.
+Before all that, "where the time goes": the full path in process (Flask test client, one thread), each
+phase timed by wrapping the function that does it, and a few store operations alone.
+
+Every measurement also reports the workers' CPU time per request (/proc), which holds up better than
+req/s when something else runs on the machine. `--commit REV` runs the servers from a `git archive` of
+that commit instead of the work tree (read-only for the repository), so a half-edited work tree does not
+get measured; `--serve-arg=--no-worker` shows what the in-process outbox worker and timer consumer cost.
 
 The closed loop uses wrk (a Lua script rotates the precomputed requests) when it is installed, else a
 Python client (one process per connection, http.client keep-alive). The open loop is a Python client
 (threads, keep-alive connections) in this process. The client shares the machine with the servers:
 read the figures with `nproc` in mind.
 
-    .venv/bin/python bench/ingest.py [--configs 1x4,2x4] [--duration 15] [--rounds 2] [--rate 200]
-                                     [--ol-duration 20] [--deliveries 100000] [--out FILE]
+    .venv/bin/python bench/ingest.py [--commit HEAD] [--configs 1x4,2x4] [--duration 15] [--rounds 2]
+                                     [--rate 200] [--ol-duration 20] [--deliveries 100000] [--out FILE]
 """
 from __future__ import annotations
 
@@ -72,6 +79,7 @@ BARE_APP = ROOT / "bench" / "bare_app.py"
 # The tree the servers run from: the work tree, or with --commit a `git archive` of that commit, so the
 # measurement is of a known, coherent version even while the work tree is being edited.
 SOURCE = {"root": ROOT, "commit": None}
+FULL_ARGS: list[str] = []          # extra `escalator serve` arguments (--serve-arg)
 PATH = "/webhooks/jira"
 SECRET = "bench-ingest-secret"
 SUMMARY = "Checkout is down - total outage"
@@ -199,7 +207,8 @@ def start_server(kind: str, tmp: Path, workers: int, threads: int, engine: str |
                    ESCALATOR_JIRA_WEBHOOK_SECRET=SECRET)
         if engine:
             env["ESCALATOR_ENGINE"] = engine
-        command = [ESCALATOR, "serve", "--port", str(port), "--workers", str(workers), "--threads", str(threads)]
+        command = [ESCALATOR, "serve", "--port", str(port), "--workers", str(workers), "--threads", str(threads),
+                   *FULL_ARGS]
     else:
         command = [sys.executable, str(BARE_APP), "--port", str(port), "--workers", str(workers),
                    "--threads", str(threads)]
@@ -916,10 +925,10 @@ def rss_at(samples: list, mark: int) -> tuple[float, float, dict] | None:
 
 
 def rss_rows(result: dict) -> tuple[list[str], dict, tuple | None]:
-    """Rows at every 10,000 deliveries (and the last sample); the RSS at each mark reached; the last sample."""
+    """Rows at every 5,000 deliveries (and the last sample); the RSS at each mark reached; the last sample."""
     samples = [s for s in result["samples"] if s[1] >= 0 and s[2]]
     marks = sorted({*(m for m in RSS_MARKS if m <= result["target"]), result["target"],
-                    *range(10_000, result["target"] + 1, 10_000)})
+                    *range(5_000, result["target"] + 1, 5_000)})
     rows = ["| deliveries stored | elapsed s | req/s since previous row | RSS per worker MB |",
             "| ---: | ---: | ---: | ---: |"]
     at, previous, missed = {}, (0.0, 0), []
@@ -996,10 +1005,11 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
         "Both servers ran in the same run under gunicorn with the same options and got the same signed Jira "
         "deliveries (the issue-created fixture with an outage summary and the Gold tier, about "
         f"{conditions['body_bytes']:,} bytes; every request a new delivery id and a new issue key). **full** is "
-        "`escalator serve`: signature, dedupe, delivery row, the shipped matrix, ticket, escalation log and "
-        "outbox rows in one SQLite transaction (dry-run: no write-back credentials, so outbox rows are stored "
-        "as `dry_run`; the outbox worker thread runs in each worker). **bare** is bench/bare_app.py: "
-        "`json.loads(request.get_data())` and a 202.", "",
+        "`escalator serve`: signature, dedupe, delivery row, the shipped matrix, ticket, escalation log, SLA "
+        "timers where the version has them, and outbox rows in one SQLite transaction (dry-run: no write-back "
+        "credentials, so outbox rows are stored as `dry_run`); the background threads `serve` starts in each "
+        "worker (outbox worker, timer queue consumer) run too, unless `--serve-arg=--no-worker` says otherwise "
+        "below. **bare** is bench/bare_app.py: `json.loads(request.get_data())` and a 202.", "",
         "## Machine and settings", "",
         f"- Machine: `nproc` {len(os.sched_getaffinity(0))}, {cpu}, {platform.system()} {platform.release()}; "
         f"the load generator and both servers share these CPUs",
@@ -1011,6 +1021,7 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
         f"- gunicorn options: `worker_class=gthread`, `accesslog=-` (to a file), `timeout=30`, "
         f"`graceful_timeout=10`, workers x threads as below; {conditions['options_check']}",
         f"- Rule engine: {args.engine or 'the default (ESCALATOR_ENGINE unset: durable)'}; "
+        f"`escalator serve` extra arguments: {' '.join(args.serve_arg) or 'none'}; "
         "database: SQLite (WAL) in a fresh temporary directory per server",
         f"- Closed loop: {conditions['closed_tool']}, 1 thread, 2 x workers x threads keep-alive connections, "
         f"{args.duration:g} s per measurement, {args.rounds} rounds alternating bare and full after "
@@ -1128,6 +1139,7 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
     lines += ["", "## Reproduce", "", "```",
               "apt-get install -y wrk        # optional: without it a Python client does the closed loop",
               f".venv/bin/python bench/ingest.py{f' --commit {args.commit}' if args.commit else ''} "
+              f"{''.join(f'--serve-arg={a} ' for a in args.serve_arg)}"
               f"--configs {args.configs} --duration {args.duration:g} "
               f"--rounds {args.rounds} --rate {args.rate:g} --ol-duration {args.ol_duration:g} "
               f"--deliveries {args.deliveries}", "```", ""]
@@ -1150,6 +1162,8 @@ def parse_args(argv=None):
     parser.add_argument("--deliveries", type=int, default=100_000, help="deliveries in the RSS run (0: skip)")
     parser.add_argument("--rss-timeout", type=float, default=600, help="seconds before the RSS run stops")
     parser.add_argument("--engine", choices=("durable", "python"), help="ESCALATOR_ENGINE for the full server")
+    parser.add_argument("--serve-arg", action="append", default=[],
+                        help="an extra `escalator serve` argument for the full server, e.g. --serve-arg=--no-worker")
     parser.add_argument("--no-wrk", action="store_true", help="use the Python closed-loop client")
     parser.add_argument("--phase-requests", type=int, default=500,
                         help="deliveries for the in-process phase timing (0: skip it)")
@@ -1167,6 +1181,7 @@ def main(argv=None) -> None:
         if args.child_source:
             SOURCE.update(root=args.child_source, commit="snapshot")
         return phases_child(args.child_phases, args.phase_requests, args.engine)
+    FULL_ARGS[:] = args.serve_arg
     tmp = Path(tempfile.mkdtemp(prefix="escalator-ingest-"))
     if args.commit:
         snapshot(args.commit, tmp)

@@ -163,7 +163,8 @@ class Container:
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None,
-          clients: dict | None = None, comms: CommsSettings | None = None, scheduler=None) -> Container:
+          clients: dict | None = None, comms: CommsSettings | None = None, scheduler=None,
+          metrics: Metrics | None = None) -> Container:
     """Everything wired from settings; tests and the simulator pass their own clock, store and
     scheduler (anything with `schedule(wakeups)`) instead of the wall clock, SQL and Huey."""
     from .writeback import build_clients, planner_for
@@ -181,7 +182,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
     notifier = Notifier(comms or CommsSettings.from_env(), ticket_urls(settings))
     service = EscalationService(matrix, clock, planners, live_platforms=set(clients), bot_actors=bots,
                                 notifier=notifier)
-    metrics = Metrics(store)
+    metrics = metrics or Metrics(store)
     firing = TimerFiring(store, service, clock, on_fired=metrics.timer_fired)
     timers = scheduler if scheduler is not None else TimerQueue(make_huey(settings), firing)
     outbox_clients = {**clients, COMMS: CommsClient(notifier)}

@@ -17,6 +17,7 @@ from .domain.ticket import TicketEvent
 from .writeback.base import SENT, WriteResult
 
 COMMS = "comms"         # the outbox "platform" of messages Escalator sends itself
+MAX_TIMELINE = 50       # templates see the latest entries; a long-running ticket's history stays in the log
 MESSAGE = "message"
 
 
@@ -67,7 +68,7 @@ class Notifier:
         timeline = [{"at": e["at"], "what": f"{e['event_kind']}: " + ", ".join(f"{k} {v[0] or '-'} → {v[1]}"
                                                                              for k, v in e["changes"].items()),
                      "why": "; ".join(f["rule"] for f in e["decision"].get("trace", []))}
-                    for e in tx.timeline(event.platform, event.key)]
+                    for e in tx.timeline(event.platform, event.key)[-MAX_TIMELINE:]]
         reason = "; ".join(f.rule for f in decision.trace if f.decided) or "the matrix's default path"
         return message_context(ticket, matrix, severity=decision.severity, level=decision.level,
                                owner=decision.owner, timers=timers, timeline=timeline, reason=reason, now=now)

@@ -72,8 +72,10 @@ class TimerBook:
         stops = decision.stop_timers
         if event.kind is EventKind.DELETED:     # a deleted ticket can breach nothing
             stops = tuple(t["name"] for t in self.tx.timers_of(event.platform, event.key))
+        # Stopping a cadence restarts it (an update was given), unless the ticket is closed.
+        closing = event.kind in (EventKind.DELETED, EventKind.RESOLVED)
         for name in stops:
-            self.stop(event.platform, event.key, name, cancel=event.kind is EventKind.DELETED)
+            self.stop(event.platform, event.key, name, cancel=closing)
         self._pause_or_resume(event, decision.severity)
         return self.wakeups
 

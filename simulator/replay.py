@@ -44,6 +44,13 @@ class VirtualScheduler:
         heapq.heappush(self.queue, (delivery.at, _DELIVERY, next(self._order), delivery))
 
 
+class _NoMetrics:
+    """A replay has no scraper; Prometheus metrics would also stamp creation times from the wall clock."""
+
+    def timer_fired(self, event: str, timer: str, lag_seconds: float) -> None:
+        pass
+
+
 @dataclass
 class Replay:
     store: MemoryStore
@@ -72,7 +79,8 @@ def replay(deliveries: Iterable, rules: str | Path, *, engine: str = "durable", 
     store = MemoryStore()
     data_dir = tempfile.mkdtemp(prefix="escalator-replay-")    # only for matrices rebuilt from storage
     container = bootstrap.build(Settings(rules=str(rules), engine=engine, data_dir=data_dir), clock=clock,
-                                store=store, clients={}, comms=CommsSettings(), scheduler=scheduler)
+                                store=store, clients={}, comms=CommsSettings(), scheduler=scheduler,
+                                metrics=_NoMetrics())
     for delivery in deliveries:
         scheduler.add_delivery(delivery)
     stop_at = until or deliveries[-1].at + TAIL

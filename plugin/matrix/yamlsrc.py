@@ -35,12 +35,18 @@ class _Loader(yaml.SafeLoader):
     region code `NO` would silently become booleans."""
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                              list("tTfF"))
+class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The same, on libyaml's parser when the wheel has it; errors are re-read with _Loader,
+    whose messages are clearer."""
+
+
+for _loader in (_Loader, _FastLoader):
+    _loader.yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    _loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
 
 
 class YamlSyntaxError(Exception):
@@ -52,8 +58,19 @@ class YamlSyntaxError(Exception):
 def load_yaml(file: str, text: str) -> YamlDoc:
     """Parse one YAML document; raise YamlSyntaxError with the line of the mistake."""
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_FastLoader)
+        data = yaml.load(text, Loader=_FastLoader)
+    except yaml.YAMLError:
+        node, data = _parse_slowly(file, text)
+    doc = YamlDoc(file, data)
+    if node is not None:
+        _index(node, (), doc.lines)
+    return doc
+
+
+def _parse_slowly(file: str, text: str):
+    try:
+        return yaml.compose(text, Loader=_Loader), yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = str(exc.problem or exc)
@@ -64,15 +81,11 @@ def load_yaml(file: str, text: str) -> YamlDoc:
         raise YamlSyntaxError(file, mark.line + 1 if mark else None, message) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(file, None, str(exc)) from None
-    doc = YamlDoc(file, data)
-    if node is not None:
-        _index(node, (), doc.lines)
-    return doc
 
 
 def duplicate_keys(text: str) -> list[tuple[tuple, int]]:
     """(path, line) of every key repeated in its mapping; YAML would silently keep the last one."""
-    node = yaml.compose(text, Loader=_Loader)
+    node = yaml.compose(text, Loader=_FastLoader)
     found: list[tuple[tuple, int]] = []
     if node is not None:
         _find_duplicates(node, (), found)
