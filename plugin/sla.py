@@ -86,7 +86,7 @@ class TimerBook:
         timer_id = self.tx.arm_timer(platform=platform, key=key, name=spec.name, seconds=seconds,
                                      calendar=spec.calendar, recurring=spec.recurring, warn_fraction=warn_fraction,
                                      now=self.now, due_at=due, warn_at=warn)
-        self.wakeups += [Wakeup(timer_id, at) for at in (warn, due) if at is not None]
+        self.wakeups.append(Wakeup(timer_id, warn or due))     # the warning reschedules the deadline
 
     def stop(self, platform: str, key: str, name: str, cancel: bool = False) -> None:
         timer = self.tx.timer_named(platform, key, name)
@@ -120,7 +120,7 @@ class TimerBook:
         warn = None if timer["warned"] or warn_left <= 0 else self.clocks.deadline(timer["calendar"], self.now,
                                                                                    warn_left)
         self.tx.update_timer(timer["id"], state="running", segment_start=self.now, due_at=due, warn_at=warn)
-        self.wakeups += [Wakeup(timer["id"], at) for at in (warn, due) if at is not None]
+        self.wakeups.append(Wakeup(timer["id"], warn or due))
 
     def _warn_fraction(self, severity: str, spec: TimerSpec) -> float:
         timers = self.matrix.timers.get(severity)
@@ -166,8 +166,9 @@ class TimerFiring:
             if timer is None or timer["state"] != "running":
                 return []
             fired = self._transition(tx, timer, now)
-            if fired is None:
-                return [Wakeup(timer_id, at) for at in (timer["warn_at"], timer["due_at"]) if at and at > now]
+            if fired is None:      # woke early: wake again at the next point of this timer
+                pending = timer["warn_at"] if timer["warn_at"] and not timer["warned"] else timer["due_at"]
+                return [Wakeup(timer_id, pending)] if pending else []
             kind, lag, wakeups = fired
             ticket = tx.ticket(timer["platform"], timer["key"]) or {"snapshot": {}}
             event = timer_event(timer["platform"], timer["key"], ticket["snapshot"], kind, timer["name"], now)
@@ -196,5 +197,6 @@ class TimerFiring:
             return EventKind.SLA_BREACHED, lag, []
         if timer["warn_at"] is not None and not timer["warned"] and timer["warn_at"] <= now:
             tx.update_timer(timer["id"], warned=True)
-            return EventKind.SLA_WARNING, (now - timer["warn_at"]).total_seconds(), []
+            return EventKind.SLA_WARNING, (now - timer["warn_at"]).total_seconds(), [Wakeup(timer["id"],
+                                                                                            timer["due_at"])]
         return None

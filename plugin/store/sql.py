@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import create_engine, event, func, insert, select, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -59,6 +59,20 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+# The statements of the webhook path, built once: building one per call (`.values(...)`, literal
+# `where` values) cost SQLAlchemy more than SQLite took to run it.
+_INSERT = {table.name: insert(table) for table in (deliveries, tickets, escalation_log, timers, outbox)}
+_UPDATE_BY_ID = {table.name: update(table).where(table.c.id == bindparam("b_id"))
+                 for table in (deliveries, timers, escalation_log)}
+_TICKET = (tickets.c.platform == bindparam("b_platform")) & (tickets.c.key == bindparam("b_key"))
+_UPDATE_TICKET = update(tickets).where(_TICKET)
+_SELECT_TICKET = select(tickets).where(_TICKET)
+_TIMERS_OF = select(timers).where(timers.c.platform == bindparam("b_platform"),
+                                  timers.c.key == bindparam("b_key")).order_by(timers.c.id)
+_TIMELINE = select(escalation_log).where(escalation_log.c.platform == bindparam("b_platform"),
+                                         escalation_log.c.key == bindparam("b_key")).order_by(escalation_log.c.id)
+
+
 class Transaction:
     """Everything one delivery writes, committed together or not at all."""
 
@@ -70,17 +84,16 @@ class Transaction:
     def record_delivery(self, *, platform: str, dedupe_key: str, received_at: datetime, headers: dict,
                         body: bytes, status: str = "accepted", authenticated_by: str = "") -> int | None:
         """The new delivery's id, or None when this platform already delivered `dedupe_key`."""
-        statement = insert(deliveries).values(
-            platform=platform, dedupe_key=dedupe_key, received_at=received_at, status=status, reason="",
-            event_kind="", ticket_key="", authenticated_by=authenticated_by, headers=headers, body=body)
+        values = dict(platform=platform, dedupe_key=dedupe_key, received_at=received_at, status=status, reason="",
+                      event_kind="", ticket_key="", authenticated_by=authenticated_by, headers=headers, body=body)
         try:
             with self.conn.begin_nested():
-                return self.conn.execute(statement).inserted_primary_key[0]
+                return self.conn.execute(_INSERT["deliveries"], values).inserted_primary_key[0]
         except IntegrityError:
             return None
 
     def update_delivery(self, delivery_id: int, **values) -> None:
-        self.conn.execute(update(deliveries).where(deliveries.c.id == delivery_id).values(**values))
+        self.conn.execute(_UPDATE_BY_ID["deliveries"], {"b_id": delivery_id, **values})
 
     def recent_deliveries(self, limit: int) -> list[dict]:
         rows = self.conn.execute(select(deliveries.c.id, deliveries.c.platform, deliveries.c.dedupe_key,
@@ -117,8 +130,7 @@ class Transaction:
         return dict(row) if row is not None else None
 
     def _ticket_row(self, platform, key):
-        return self.conn.execute(select(tickets).where(tickets.c.platform == platform, tickets.c.key == key)
-                                 ).mappings().first()
+        return self.conn.execute(_SELECT_TICKET, {"b_platform": platform, "b_key": key}).mappings().first()
 
     def save_ticket(self, platform: str, key: str, state: TicketState, now: datetime,
                     snapshot: dict | None = None) -> None:
@@ -127,37 +139,31 @@ class Transaction:
                       human_severity=state.human_severity, updated_at=now)
         if snapshot is not None:
             values["snapshot"] = snapshot
-        changed = self.conn.execute(update(tickets).where(tickets.c.platform == platform, tickets.c.key == key)
-                                    .values(**values)).rowcount
+        changed = self.conn.execute(_UPDATE_TICKET, {"b_platform": platform, "b_key": key, **values}).rowcount
         if not changed:
             values.setdefault("snapshot", {})
-            self.conn.execute(insert(tickets).values(platform=platform, key=key, created_at=now, **values))
+            self.conn.execute(_INSERT["tickets"], dict(platform=platform, key=key, created_at=now, **values))
 
     # -- escalation log -------------------------------------------------------------------------
 
     def append_log(self, *, platform: str, key: str, at: datetime, delivery_id: int | None, event_kind: str,
                    actor: str, changes: dict, decision: dict, matrix_version: str) -> int:
-        return self.conn.execute(insert(escalation_log).values(
+        return self.conn.execute(_INSERT["escalation_log"], dict(
             platform=platform, key=key, at=at, delivery_id=delivery_id, event_kind=event_kind, actor=actor,
             changes=changes, decision=decision, matrix_version=matrix_version, communications=[])
-                                 ).inserted_primary_key[0]
+        ).inserted_primary_key[0]
 
     def set_log_communications(self, log_id: int, communications: list[dict]) -> None:
-        self.conn.execute(update(escalation_log).where(escalation_log.c.id == log_id)
-                          .values(communications=communications))
+        self.conn.execute(_UPDATE_BY_ID["escalation_log"], {"b_id": log_id, "communications": communications})
 
     def timeline(self, platform: str, key: str) -> list[dict]:
-        rows = self.conn.execute(select(escalation_log).where(escalation_log.c.platform == platform,
-                                                              escalation_log.c.key == key)
-                                 .order_by(escalation_log.c.id)).mappings().all()
+        rows = self.conn.execute(_TIMELINE, {"b_platform": platform, "b_key": key}).mappings().all()
         return [dict(r) for r in rows]
 
     # -- timers ---------------------------------------------------------------------------------
 
     def timer_named(self, platform: str, key: str, name: str) -> dict | None:
-        row = self.conn.execute(select(timers).where(timers.c.platform == platform, timers.c.key == key,
-                                                     timers.c.name == name)).mappings().first()
-        return dict(row) if row is not None else None
+        return next((t for t in self.timers_of(platform, key) if t["name"] == name), None)
 
     def timer(self, timer_id: int) -> dict | None:
         row = self.conn.execute(select(timers).where(timers.c.id == timer_id)).mappings().first()
@@ -173,15 +179,14 @@ class Transaction:
         if existing is not None:
             self.update_timer(existing["id"], **values)
             return existing["id"]
-        return self.conn.execute(insert(timers).values(platform=platform, key=key, name=name, **values)
+        return self.conn.execute(_INSERT["timers"], dict(platform=platform, key=key, name=name, **values)
                                  ).inserted_primary_key[0]
 
     def update_timer(self, timer_id: int, **values) -> None:
-        self.conn.execute(update(timers).where(timers.c.id == timer_id).values(**values))
+        self.conn.execute(_UPDATE_BY_ID["timers"], {"b_id": timer_id, **values})
 
     def timers_of(self, platform: str, key: str) -> list[dict]:
-        rows = self.conn.execute(select(timers).where(timers.c.platform == platform, timers.c.key == key)
-                                 .order_by(timers.c.id)).mappings().all()
+        rows = self.conn.execute(_TIMERS_OF, {"b_platform": platform, "b_key": key}).mappings().all()
         return [dict(r) for r in rows]
 
     def due_timer_ids(self, now: datetime, limit: int = 500) -> list[int]:
@@ -214,10 +219,10 @@ class Transaction:
 
     def enqueue(self, action: Action, *, request: list[dict], status: str, now: datetime,
                 delivery_id: int | None, log_id: int | None) -> int:
-        return self.conn.execute(insert(outbox).values(
+        return self.conn.execute(_INSERT["outbox"], dict(
             platform=action.platform, key=action.key, kind=action.kind, data=action.data, request=request,
             status=status, attempts=0, next_attempt_at=now, last_error="", created_at=now,
-            delivery_id=delivery_id, log_id=log_id)).inserted_primary_key[0]
+            delivery_id=delivery_id, log_id=log_id, finished_at=None)).inserted_primary_key[0]
 
     def outbox_rows(self, *, key: str | None = None, delivery_id: int | None = None, status: str | None = None,
                     limit: int = 100) -> list[dict]:
