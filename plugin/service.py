@@ -57,6 +57,7 @@ class EscalationService:
             return Outcome("ignored", "an echo of Escalator's own write-back (the actor is the bot account)")
         before = tx.ticket_state(event.platform, event.key)
         evaluator = self.matrices.for_version(before.matrix_version, tx)    # a ticket keeps its matrix
+        event = evaluator.prepare(event)        # the snapshot and messages need the mapped attributes too
         decision = evaluator.evaluate(event, before)
         after = _state_after(before, decision, evaluator.matrix.version)
         changes = {f: [getattr(before, f), getattr(after, f)] for f in _COMPARED

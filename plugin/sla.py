@@ -60,18 +60,24 @@ class TimerBook:
         self.tx, self.matrix, self.now = tx, matrix, now
         self.clocks = clocks_for(matrix)
         self.wakeups: list[Wakeup] = []
+        self._known: dict[tuple, dict[str, dict]] = {}      # a ticket's timers, read once
+
+    def timers(self, platform: str, key: str) -> dict[str, dict]:
+        if (platform, key) not in self._known:
+            self._known[(platform, key)] = {t["name"]: t for t in self.tx.timers_of(platform, key)}
+        return self._known[(platform, key)]
 
     def apply(self, event: TicketEvent, decision: Decision, severity_changed: bool) -> list[Wakeup]:
         severity_timers = {t.name for t in self.matrix.timers.get(decision.severity, _NO_TIMERS).timers}
         for spec in decision.start_timers:
-            existing = self.tx.timer_named(event.platform, event.key, spec.name)
+            existing = self.timers(event.platform, event.key).get(spec.name)
             rearm = severity_changed and spec.name in severity_timers and existing is not None \
                 and existing["state"] in ("running", "paused")
             if existing is None or rearm:
                 self.arm(event.platform, event.key, spec, self._warn_fraction(decision.severity, spec))
         stops = decision.stop_timers
         if event.kind is EventKind.DELETED:     # a deleted ticket can breach nothing
-            stops = tuple(t["name"] for t in self.tx.timers_of(event.platform, event.key))
+            stops = tuple(self.timers(event.platform, event.key))
         # Stopping a cadence restarts it (an update was given), unless the ticket is closed.
         closing = event.kind in (EventKind.DELETED, EventKind.RESOLVED)
         for name in stops:
@@ -83,13 +89,16 @@ class TimerBook:
         seconds = int(spec.duration.total_seconds())
         due = self.clocks.deadline(spec.calendar, self.now, seconds)
         warn = self.clocks.deadline(spec.calendar, self.now, seconds * warn_fraction) if warn_fraction else None
+        known = self.timers(platform, key)
         timer_id = self.tx.arm_timer(platform=platform, key=key, name=spec.name, seconds=seconds,
                                      calendar=spec.calendar, recurring=spec.recurring, warn_fraction=warn_fraction,
-                                     now=self.now, due_at=due, warn_at=warn)
+                                     now=self.now, due_at=due, warn_at=warn,
+                                     timer_id=known[spec.name]["id"] if spec.name in known else None)
+        known[spec.name] = self.tx.timer(timer_id)
         self.wakeups.append(Wakeup(timer_id, warn or due))     # the warning reschedules the deadline
 
     def stop(self, platform: str, key: str, name: str, cancel: bool = False) -> None:
-        timer = self.tx.timer_named(platform, key, name)
+        timer = self.timers(platform, key).get(name)
         if timer is None or timer["state"] not in ("running", "paused"):
             return
         if timer["recurring"] and not cancel:   # a cadence starts over: the next update is due a period from now
@@ -97,6 +106,7 @@ class TimerBook:
             self.arm(platform, key, spec, timer["warn_fraction"])
         else:
             self.tx.update_timer(timer["id"], state="stopped", stopped_at=self.now)
+            timer.update(state="stopped", stopped_at=self.now)
 
     def _pause_or_resume(self, event: TicketEvent, severity: str) -> None:
         spec = self.matrix.timers.get(severity)
@@ -104,7 +114,7 @@ class TimerBook:
             return
         waiting = event.status.strip().casefold() in WAITING_STATUSES
         pausable = {t.name for t in spec.timers}
-        for timer in self.tx.timers_of(event.platform, event.key):
+        for timer in list(self.timers(event.platform, event.key).values()):
             if timer["name"] not in pausable:
                 continue    # a regulator's deadline does not wait for the customer
             if waiting and timer["state"] == "running":

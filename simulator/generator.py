@@ -317,8 +317,7 @@ def _words(rng: random.Random, world: World, customer: Customer, reporter: Perso
     since, day = local - timedelta(minutes=rng.randint(5, 50)), local - timedelta(days=rng.randint(1, 6))
     return {"feature": feature, "Feature": feature[0].upper() + feature[1:], "action": action, "howto": howto,
             "error": rng.choice(errors), "since": f"{since.hour:02d}:{since.minute:02d} {_zone_name(since)}",
-            "day": DAYS[day.weekday()],
-            "n": rng.randint(3, 400), "k": rng.randint(2, 9), "secs": rng.randint(8, 90),
+            "day": DAYS[day.weekday()], "n": rng.randint(3, 400), "k": rng.randint(2, 9), "secs": rng.randint(8, 90),
             "city": rng.choice(REGION_CITIES[customer.region]), "company": customer.name,
             "colleague": rng.choice(world.colleagues[customer.region]), "first": reporter.name.split()[0],
             "amount": f"{rng.randint(90, 9000)}.{rng.randint(0, 99):02d} {'EUR' if customer.region == 'EU' else 'USD'}",
@@ -406,41 +405,53 @@ def _response(rng: random.Random, severity: str, team: str, off_hours: bool) -> 
 
 def _lifecycle(rng: random.Random, world: World, case: _Case) -> list[tuple]:
     """What happens to one ticket, as (at, action, actor, value) in time order."""
-    t0, reporter, severity = case.ticket.created, case.ticket.reporter, case.severity
+    t0, severity = case.ticket.created, case.severity
     agent = rng.choice(world.agents["support-oncall"])
     ack = _response(rng, severity, agent.team, not in_business_hours(t0, case.ticket.customer.region))
     case.late_ack = ack > timedelta(minutes=2 * ACK_MEDIAN[severity])
-    steps = [(t0, "created", reporter, None)]
+    steps = [(t0, "created", case.ticket.reporter, None)]
     if rng.random() < 0.6:
         steps.append((t0 + ack * rng.uniform(0.3, 1.0), "assign", agent, agent))
     now = t0 + ack
     steps += [(now, "comment", agent, say(rng, "ack", case)),
               (now + timedelta(seconds=rng.uniform(5, 50)), "status", agent, "open")]
-    owner, team, handover = agent, agent.team, now
+    owner, team = agent, agent.team
     if case.kind in SEVERE or rng.random() < 0.2:
-        team = "security" if case.kind == "security" else AREA_TEAMS[case.ticket.area]
-        owner, now = rng.choice(world.agents[team]), now + timedelta(minutes=rng.uniform(5, 60))
-        steps.append((now, "assign", agent, owner))
-        handover = now
-        if rng.random() < 0.3:
-            steps.append((now + timedelta(minutes=1), "note", agent, say(rng, "note", case)))
+        owner, team, now = _hand_over(rng, world, case, agent, now, steps)
+    handover = now
     now = _conversation(rng, case, owner, team, now, steps)
     if case.kind in SEVERE and rng.random() < 0.85:
-        fixes, causes = FIXES[case.kind]
-        case.words.update(fix=rng.choice(fixes).format_map(case.words), cause=rng.choice(causes))
-        plan = max(handover, t0 + timedelta(hours=1.2 * rng.lognormvariate(0, 0.6))) + timedelta(minutes=2)
-        steps.append((plan, "comment", owner, say(rng, "plan", case)))
-        if rng.random() < 0.6:
-            steps.append((plan + timedelta(hours=18 * rng.lognormvariate(0, 0.5)), "comment", owner,
-                          say(rng, "rca", case)))
+        _remediation(rng, case, owner, max(handover, t0 + timedelta(hours=1.2 * rng.lognormvariate(0, 0.6))), steps)
     resolved = _resolve(rng, case, owner, steps, KINDS[case.kind].resolve_hours)
     if rng.random() < REOPEN_RATE:
         resolved = _reopen(rng, case, owner, team, resolved, steps)
     if case.ticket.platform == "zendesk" and rng.random() < CSAT_RATE:
         mood = "bad" if rng.random() < 0.12 + 0.35 * case.reopened + 0.25 * case.late_ack else "good"
-        steps.append((resolved + timedelta(minutes=20 + rng.expovariate(1 / 600)), "csat", reporter,
+        steps.append((resolved + timedelta(minutes=20 + rng.expovariate(1 / 600)), "csat", case.ticket.reporter,
                       (mood, say(rng, f"csat_{mood}", case))))
     return sorted(steps, key=lambda step: step[0])
+
+
+def _hand_over(rng: random.Random, world: World, case: _Case, agent: Person, now: datetime,
+               steps: list) -> tuple[Person, str, datetime]:
+    """Frontline assigns the ticket to the specialist team of its area (security to security)."""
+    team = "security" if case.kind == "security" else AREA_TEAMS[case.ticket.area]
+    owner, now = rng.choice(world.agents[team]), now + timedelta(minutes=rng.uniform(5, 60))
+    case.words["team"] = team
+    steps.append((now, "assign", agent, owner))
+    if rng.random() < 0.3:
+        steps.append((now + timedelta(minutes=1), "note", agent, say(rng, "note", case)))
+    return owner, team, now
+
+
+def _remediation(rng: random.Random, case: _Case, owner: Person, at: datetime, steps: list) -> None:
+    """The owner posts a remediation plan, and often a root cause later."""
+    fixes, causes = FIXES[case.kind]
+    case.words.update(fix=rng.choice(fixes).format_map(case.words), cause=rng.choice(causes))
+    plan = at + timedelta(minutes=2)
+    steps.append((plan, "comment", owner, say(rng, "plan", case)))
+    if rng.random() < 0.6:
+        steps.append((plan + timedelta(hours=18 * rng.lognormvariate(0, 0.5)), "comment", owner, say(rng, "rca", case)))
 
 
 def _conversation(rng: random.Random, case: _Case, owner: Person, team: str, now: datetime,
@@ -507,7 +518,7 @@ class _Run:
         summary, description, labels = rng.choice(spec.summaries), rng.choice(spec.descriptions), []
         if kind == "security" and rng.random() < 0.5 or kind == "safety" and rng.random() < 0.6:
             labels.append(kind)
-        if customer.region == "EU" and (kind in ("data_integrity", "security") and rng.random() < 0.6):
+        if customer.region == "EU" and kind in ("data_integrity", "security") and rng.random() < 0.6:
             description, labels = description + GDPR_NOTE, [*labels, "personal-data"]
         elif customer.region == "EU" and kind == "howto" and rng.random() < 0.05:
             (summary, description), labels = GDPR_REQUEST, ["personal-data"]

@@ -256,7 +256,7 @@ class Ticket:
         return f"{JIRA_PROJECT['key']}-{self.number}" if self.platform == "jira" else str(self.number)
 
 
-# The customer attributes rules/matrix.yaml reads: Jira's tier select list, Zendesk's groups.
+# As in rules/matrix.yaml: the values of Jira's tier select list and each team's Zendesk group.
 JIRA_TIER = {"enterprise": "gold", "business": "silver", "pro": "bronze"}
 ZENDESK_GROUPS = {"support-oncall": "360001234567", "payments-eng": "360001234568",
                   "identity-eng": "360001234569", "platform-sre": "360001234570", "data-eng": "360001234571"}

@@ -94,7 +94,7 @@ class MemoryTransaction:
         return self.s.timers.get(timer_id)
 
     def arm_timer(self, *, platform, key, name, seconds, calendar, recurring, warn_fraction, now, due_at,
-                  warn_at) -> int:
+                  warn_at, timer_id=None) -> int:
         timer_id = self.s.timer_ids.get((platform, key, name)) or next(self.s._ids)
         self.s.timer_ids[(platform, key, name)] = timer_id
         self.s.timers[timer_id] = {

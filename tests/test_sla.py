@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 
 from plugin import bootstrap
-from plugin.sla import Wakeup
 from plugin.domain.ticket import EventKind, TicketEvent
+from plugin.sla import Wakeup
 
 from .conftest import START
 
@@ -156,3 +156,13 @@ def test_the_warning_wakes_the_worker_again_for_the_deadline(container, clock):
     ack_id = timers(container)["ack"]["id"]
     clock.advance(timedelta(minutes=12))
     assert Wakeup(ack_id, START + timedelta(minutes=15)) in container.firing.fire(ack_id)
+
+
+def test_timer_events_see_the_customer_attributes_the_field_map_read(container, clock):
+    deliver(container, TicketEvent("jira", EventKind.CREATED, "SUP-9", summary="Dashboard down",
+                                   custom_fields={"customfield_10050": "Gold"}, components=("Payments",)))
+    clock.advance(timedelta(minutes=15))
+    fire_all(container)
+    row = ticket(container)
+    assert row["snapshot"]["customer_tier"] == "enterprise" and row["snapshot"]["product_area"] == "Payments"
+    assert (row["level"], row["owner"]) == ("L2", "payments-eng")

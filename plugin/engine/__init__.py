@@ -31,9 +31,13 @@ class Evaluator:
         self.backend_name = backend
         self.backend = _compile(matrix, backend)
 
+    def prepare(self, event: TicketEvent) -> TicketEvent:
+        """The event with customer tier, region, product area... read through the matrix's field map."""
+        return apply_field_map(event, self.matrix.field_sources)
+
     def evaluate(self, event: TicketEvent, state: TicketState | None = None) -> Decision:
         state = state or TicketState()
-        event = apply_field_map(event, self.matrix.field_sources)
+        event = self.prepare(event)
         return decide(self.matrix, event, state, self.backend.matching(event, state))
 
 

@@ -170,15 +170,16 @@ class Transaction:
         return dict(row) if row is not None else None
 
     def arm_timer(self, *, platform, key, name, seconds, calendar, recurring, warn_fraction, now, due_at,
-                  warn_at) -> int:
-        """Start (or restart) a timer from `now`; returns its id."""
+                  warn_at, timer_id: int | None = None) -> int:
+        """Start (or restart, given its id) a timer from `now`; returns its id."""
         values = dict(seconds=seconds, calendar=calendar, recurring=recurring, state="running", started_at=now,
                       stopped_at=None, segment_start=now, spent_seconds=0, due_at=due_at, warn_at=warn_at,
                       warned=False, fired_at=None, warn_fraction=warn_fraction)
-        existing = self.timer_named(platform, key, name)
-        if existing is not None:
-            self.update_timer(existing["id"], **values)
-            return existing["id"]
+        if timer_id is None:
+            timer_id = (self.timer_named(platform, key, name) or {}).get("id")
+        if timer_id is not None:
+            self.update_timer(timer_id, **values)
+            return timer_id
         return self.conn.execute(_INSERT["timers"], dict(platform=platform, key=key, name=name, **values)
                                  ).inserted_primary_key[0]
 
