@@ -28,8 +28,8 @@ deliveries every half second; it stops after `--rss-timeout` (600 s) whatever th
 Before all that, "where the time goes": the full path in process (Flask test client, one thread), each
 phase timed by wrapping the function that does it, and a few store operations alone.
 
-Every measurement also reports the workers' CPU time per request (/proc), which holds up better than
-req/s when something else runs on the machine. `--commit REV` runs the servers from a `git archive` of
+Every measurement also reports the workers' CPU time per request (/proc), which depends less than req/s
+on what else runs on the machine. `--commit REV` runs the servers from a `git archive` of
 that commit instead of the work tree (read-only for the repository), so a half-edited work tree does not
 get measured; `--serve-arg=--no-worker` shows what the in-process outbox worker and timer consumer cost.
 
@@ -167,6 +167,16 @@ class Running:
     def workers(self) -> list[int]:
         return children(self.process.pid)
 
+    def trouble(self) -> dict | None:
+        """None while the server runs with workers; else its exit code and the end of its log."""
+        code = self.process.poll()
+        if code is None and self.workers():
+            return None
+        self.log.flush()
+        lines = [line for line in self.log_path.read_text(errors="replace").splitlines()
+                 if '"POST /webhooks' not in line and '"GET /healthz' not in line]
+        return {"exit_code": code, "workers": len(self.workers()), "log": "\n".join(lines[-40:])}
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
@@ -196,10 +206,7 @@ def start_server(kind: str, tmp: Path, workers: int, threads: int, engine: str |
     port = free_port()
     log_path = tmp / f"{label}-{kind}-{port}.log"
     log = open(log_path, "w")  # noqa: SIM115 - closed by Running.stop
-    env = {**os.environ, **{name: "" for name in CLEARED_ENV}}
-    if SOURCE["commit"]:
-        # before the editable install's path entry: plugin/ is imported from the snapshot
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE["root"]), os.environ.get("PYTHONPATH")]))
+    env = source_env()
     data_dir = None
     if kind == "full":
         data_dir = tmp / f"data-{label}"
@@ -619,6 +626,7 @@ def run_config(args, tmp: Path, template, workers: int, threads: int, index: int
             lat = result["latency"][name]
             log(f"{label} {args.rate:g} req/s {name}: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms, "
                 f"{lat['not_accepted']} not accepted")
+        result["trouble"] = {name: server.trouble() for name, server in servers.items() if server.trouble()}
         result["memory"] = {name: worker_memory(server) for name, server in servers.items()}
     finally:
         for server in servers.values():
@@ -642,19 +650,29 @@ def rss_run(args, tmp: Path, template) -> dict:
         def too_long() -> bool:
             return time.monotonic() - started > args.rss_timeout
 
-        last = [0.0]
+        last, down_since = [0.0], [None]
 
         def progress() -> bool:
             if time.monotonic() - last[0] > 30 and sampler.samples:
                 last[0] = time.monotonic()
                 t, n, rss = sampler.samples[-1]
                 log(f"rss run: {n:,} deliveries after {t:.0f} s, RSS {', '.join(f'{v:.1f}' for v in rss.values())} MB")
+            if server.trouble() is None:
+                down_since[0] = None
+            elif down_since[0] is None:
+                down_since[0] = time.monotonic()
+            elif time.monotonic() - down_since[0] > 10:     # gone for 10 s: a restarting worker would be back
+                result["died"] = server.trouble()
+                result["died"]["deliveries"] = stored_deliveries(server.database)
+                result["died"]["after"] = time.monotonic() - started
+                log(f"rss run: the full server has no worker any more: {result['died']}")
+                return True
             return too_long()
 
         result["load"] = measured(server, lambda: closed_loop(server, reqs, tmp, connections, args.rss_timeout,
                                                               limit=args.deliveries, use_wrk=not args.no_wrk,
                                                               on_progress=progress))
-        result["aborted"] = too_long()
+        result["aborted"] = too_long() or "died" in result
         time.sleep(1.0)
         sampler.finish()
         result["memory"] = worker_memory(server)
@@ -860,21 +878,34 @@ def run_phases(args, tmp: Path) -> dict | None:
 
 # --- report ------------------------------------------------------------------------------------
 
+def source_env() -> dict:
+    """The environment the servers get: no write-back credentials; the snapshot first on the path."""
+    env = {**os.environ, **{name: "" for name in CLEARED_ENV}}
+    if SOURCE["commit"]:
+        # before the editable install's path entry: plugin/ is imported from the snapshot
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE["root"]), os.environ.get("PYTHONPATH")]))
+    return env
+
+
 def cli_options_check() -> str:
-    """Compare the constant gunicorn options in plugin/cli.py `serve` with bench/bare_app.py's."""
-    sys.path.insert(0, str(ROOT / "bench"))
-    from bare_app import serve_options
+    """Compare the constant gunicorn options `escalator serve` passes (plugin/cli.py of the measured tree)
+    with the ones bench/bare_app.py actually uses there."""
     tree = ast.parse((SOURCE["root"] / "plugin" / "cli.py").read_text(encoding="utf-8"))
+    printed = subprocess.run([sys.executable, str(BARE_APP), "--print-options", "--port", "0"], env=source_env(),
+                             cwd=SOURCE["root"], capture_output=True, text=True, timeout=60)
+    if printed.returncode != 0:
+        return f"could not read bench/bare_app.py's options: {printed.stderr[-300:]}"
+    ours = json.loads(printed.stdout)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Server" and node.args \
                 and isinstance(node.args[0], ast.Dict):
             cli = {k.value: (v.value if isinstance(v, ast.Constant) else "<variable>")
                    for k, v in zip(node.args[0].keys, node.args[0].values, strict=True)}
-            ours = serve_options("127.0.0.1", 0, 1, 4)
             differ = [k for k in set(cli) | set(ours)
                       if cli.get(k) != "<variable>" and cli.get(k, "?") != ours.get(k, "?")]
-            return ("identical to `escalator serve` (plugin/cli.py)" if not differ
-                    else f"DIFFERENT from plugin/cli.py in {sorted(differ)}")
+            shown = ", ".join(f"`{k}={v}`" for k, v in sorted(ours.items()) if k not in ("bind", "workers", "threads"))
+            return (f"{shown}; identical to `escalator serve` (plugin/cli.py)" if not differ
+                    else f"{shown}; DIFFERENT from plugin/cli.py in {sorted(differ)}")
     return "could not find the options in plugin/cli.py"
 
 
@@ -951,6 +982,14 @@ def rss_rows(result: dict) -> tuple[list[str], dict, tuple | None]:
     return rows, at, final
 
 
+def died_lines(died: dict | None) -> list[str]:
+    if not died:
+        return []
+    return [f"- **The full server stopped serving** after {died['deliveries']:,} deliveries ({died['after']:.0f} s): "
+            f"exit code {died['exit_code']}, {died['workers']} worker(s) left; the run stopped there. The end of its "
+            "log (access lines left out):", "", "```", died["log"], "```", ""]
+
+
 def saturation_note(x: dict, rate: float) -> str:
     if x.get("saturated_at") is None:
         return ""
@@ -1018,8 +1057,8 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
         f"`sum(range(1000))` took {conditions['calibration'][0]:.1f} µs before and "
         f"{conditions['calibration'][1]:.1f} µs after (compare with bench/results/engine.md)",
         f"- Code: commit {code_version()}; date {datetime.date.today().isoformat()}",
-        f"- gunicorn options: `worker_class=gthread`, `accesslog=-` (to a file), `timeout=30`, "
-        f"`graceful_timeout=10`, workers x threads as below; {conditions['options_check']}",
+        f"- gunicorn options of both servers: {conditions['options_check']}; workers x threads as below; "
+        "the access log goes to a file",
         f"- Rule engine: {args.engine or 'the default (ESCALATOR_ENGINE unset: durable)'}; "
         f"`escalator serve` extra arguments: {' '.join(args.serve_arg) or 'none'}; "
         "database: SQLite (WAL) in a fresh temporary directory per server",
@@ -1078,8 +1117,9 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
                          f"{fmt(b['p50_ms'])} / {fmt(b['p99_ms'])} | "
                          f"{fmt(f['p50_ms'])} / {fmt(f['p99_ms'])} | {b['not_accepted']}, {f['not_accepted']} | "
                          f"{b['socket_errors'] + f['socket_errors']} | {fmt(f.get('load', float('nan')), 2)} |")
-    lines += ["", "Worker CPU is the user + system time of the gunicorn workers (/proc) over the answers: it "
-              "does not depend on how busy the rest of the machine is, unlike req/s."]
+    lines += ["", "Worker CPU is the user + system time of the gunicorn workers (/proc) over the answers, "
+              "background threads included. It depends less than req/s on what else runs on the machine, but a "
+              "busy shared CPU still makes it larger: compare the `sum(range(1000))` times above."]
     lines += ["", f"## Latency at {args.rate:g} requests/s (open loop)", "",
               "| workers x threads | server | sent / planned | accepted | answered req/s | p50 ms | p99 ms "
               "| p99.9 ms | max ms | service p50 / p99 ms | worker CPU ms/request | not accepted | saturated |",
@@ -1106,15 +1146,17 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
                              f"{fmt(w.get('VmHWM', float('nan')))} |")
     if rss:
         load = rss["load"]
+        peaks = ", ".join(fmt(w.get("VmHWM", float("nan"))) for w in rss["memory"])
         lines += ["", f"## RSS over {rss['target']:,} deliveries (full, {rss['workers']}x{rss['threads']}, "
                   f"{rss['connections']} connections, as fast as it takes them)", "",
                   *rss_lines, "",
                   f"- {load['requests']:,} answers in {load['seconds']:.0f} s ({load['rps']:.0f} req/s overall): "
                   f"{load['accepted']:,} accepted, {load['not_accepted']} not accepted, {load['socket_errors']} "
                   f"socket errors, {load['reused']} requests reused a delivery id"
-                  + (f"; **stopped after {args.rss_timeout:g} s**" if rss["aborted"] else ""),
-                  f"- Peak RSS (VmHWM) per worker at the end: "
-                  f"{', '.join(fmt(w.get('VmHWM', float('nan'))) for w in rss['memory'])} MB",
+                  + (f"; **stopped after {args.rss_timeout:g} s**" if rss["aborted"] and "died" not in rss else ""),
+                  *died_lines(rss.get("died")),
+                  f"- Peak RSS (VmHWM) per worker at the end: {peaks or 'n/a (no worker left)'} MB; highest "
+                  f"sampled RSS {max((v for _, _, r in rss['samples'] for v in r.values()), default=0):.1f} MB",
                   f"- Database after the run: {rss['database']['bytes'] / 2**20:,.1f} MB "
                   f"({', '.join(f'{k} {v / 2**20:,.1f} MB' for k, v in rss['database']['files'].items())}); "
                   f"deliveries {rss['database'].get('deliveries')}, tickets {rss['database'].get('tickets') or 0:,}, "
@@ -1132,6 +1174,9 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
                      f"({sum(c['latency'][n]['retries'] for n in ('bare', 'full'))} resent after a closed "
                      f"keep-alive); full server's database {db['bytes'] / 2**20:,.1f} MB, deliveries "
                      f"{db.get('deliveries')}, outbox {db.get('outbox')}")
+        for name, trouble in c.get("trouble", {}).items():
+            lines += [f"  - **the {name} server stopped serving** (exit code {trouble['exit_code']}); the end of "
+                      "its log:", "", "```", trouble["log"], "```", ""]
         for r in c["throughput"]:
             for n in ("bare", "full"):
                 if r[n]["samples"]:

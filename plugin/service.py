@@ -16,7 +16,7 @@ from .domain.decision import Decision
 from .domain.ticket import TicketEvent, TicketState
 from .engine import Evaluator
 from .notify import COMMS, Notifier
-from .sla import TIMER_ACTOR, TimerBook, Wakeup, snapshot_of
+from .sla import TIMER_ACTOR, TimerBook, Wakeup, merged_snapshot
 
 _COMPARED = ("severity", "level", "owner", "assignee", "priority")
 
@@ -71,7 +71,8 @@ class EscalationService:
                                    event_kind=event.kind.value, actor=event.actor, changes=changes,
                                    decision=decision.as_dict(), matrix_version=after.matrix_version)
         is_timer_event = event.actor == TIMER_ACTOR     # keep the snapshot of the last real event
-        tx.save_ticket(event.platform, event.key, after, now, None if is_timer_event else snapshot_of(event))
+        snapshot = None if is_timer_event else merged_snapshot(tx.ticket(event.platform, event.key), event)
+        tx.save_ticket(event.platform, event.key, after, now, snapshot)
         wakeups = TimerBook(tx, evaluator.matrix, now).apply(event, decision, before.severity != after.severity)
         actions = plan_actions(event.platform, event.key, before, decision, event.priority)
         if self.notifier is not None and log_id is not None:

@@ -69,11 +69,14 @@ class TimerBook:
 
     def apply(self, event: TicketEvent, decision: Decision, severity_changed: bool) -> list[Wakeup]:
         severity_timers = {t.name for t in self.matrix.timers.get(decision.severity, _NO_TIMERS).timers}
+        reopened = event.kind is EventKind.REOPENED
         for spec in decision.start_timers:
             existing = self.timers(event.platform, event.key).get(spec.name)
             rearm = severity_changed and spec.name in severity_timers and existing is not None \
                 and existing["state"] in ("running", "paused")
-            if existing is None or rearm:
+            # A reopened ticket needs answering again: its stopped clocks start over.
+            restart = reopened and existing is not None and existing["state"] in ("stopped", "breached")
+            if existing is None or rearm or restart:
                 self.arm(event.platform, event.key, spec, self._warn_fraction(decision.severity, spec))
         stops = decision.stop_timers
         if event.kind is EventKind.DELETED:     # a deleted ticket can breach nothing
@@ -152,6 +155,14 @@ def snapshot_of(event: TicketEvent) -> dict:
     snapshot["labels"], snapshot["components"] = list(event.labels), list(event.components)
     snapshot["description"] = event.description[:_DESCRIPTION_KEPT]
     return snapshot
+
+
+def merged_snapshot(ticket: dict | None, event: TicketEvent) -> dict:
+    """The snapshot updated with what this event shows. A Jira comment webhook carries a trimmed
+    issue, so an empty value means "not said", never "cleared"."""
+    known = dict((ticket or {}).get("snapshot") or {})
+    known.update({k: v for k, v in snapshot_of(event).items() if v not in ("", [], None)})
+    return known
 
 
 def timer_event(platform: str, key: str, snapshot: dict, kind: EventKind, timer: str, now: datetime) -> TicketEvent:

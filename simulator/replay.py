@@ -74,10 +74,14 @@ def replay(deliveries: Iterable, rules: str | Path, *, engine: str = "durable", 
     deliveries = sorted(deliveries, key=lambda d: d.at)
     if not deliveries:
         raise ValueError("nothing to replay: no deliveries")
+    with tempfile.TemporaryDirectory(prefix="escalator-replay-") as data_dir:   # for matrices rebuilt from storage
+        return _run(deliveries, rules, engine, until, progress, data_dir)
+
+
+def _run(deliveries, rules, engine, until, progress, data_dir) -> Replay:
     clock = FixedClock(deliveries[0].at)
     scheduler = VirtualScheduler()
     store = MemoryStore()
-    data_dir = tempfile.mkdtemp(prefix="escalator-replay-")    # only for matrices rebuilt from storage
     container = bootstrap.build(Settings(rules=str(rules), engine=engine, data_dir=data_dir), clock=clock,
                                 store=store, clients={}, comms=CommsSettings(), scheduler=scheduler,
                                 metrics=_NoMetrics())

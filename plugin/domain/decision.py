@@ -15,7 +15,7 @@ from .ticket import EventKind, TicketEvent, TicketState
 _TRACE_VALUE_LIMIT = 200
 # Enum attribute lookups are slow and this runs for every event.
 _RESOLVED, _STALLED, _PRIORITY_CHANGED = EventKind.RESOLVED, EventKind.COMMUNICATION_STALLED, EventKind.PRIORITY_CHANGED
-_WARNING = EventKind.SLA_WARNING
+_WARNING, _REOPENED = EventKind.SLA_WARNING, EventKind.REOPENED
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def decide(matrix: Matrix, event: TicketEvent, state: TicketState, matched: Sequ
         assignee=party.assignee_for(event.platform) if party else "",
         priority=matrix.severity(severity).platform_priority.get(event.platform, "") if severity else "",
         labels=tuple(dict.fromkeys(lb for r in matched for lb in r.then.labels)),
-        start_timers=_timers_to_start(matrix, state, severity, matched),
+        start_timers=_timers_to_start(matrix, event, state, severity, matched),
         stop_timers=_timers_to_stop(matrix, state, severity, matched),
         notifications=_notifications(matrix, event, state, level),
         trace=_trace(matched, event, state, reasons),
@@ -175,9 +175,9 @@ def _pick_owner(matrix, event, state, level, matched, reasons) -> str:
     return rule.default
 
 
-def _timers_to_start(matrix, state, severity, matched) -> tuple[TimerSpec, ...]:
+def _timers_to_start(matrix, event, state, severity, matched) -> tuple[TimerSpec, ...]:
     timers: list[TimerSpec] = []
-    if severity != state.severity and severity in matrix.timers:
+    if (severity != state.severity or event.kind is _REOPENED) and severity in matrix.timers:
         timers += matrix.timers[severity].timers
     timers += [t for r in matched for t in r.then.add_timers]
     return tuple({t.name: t for t in timers}.values())
