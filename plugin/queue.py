@@ -56,7 +56,8 @@ class ThreadConsumer(Consumer):
 
 
 def start_consumer(huey, workers: int = 2) -> ThreadConsumer:
+    # max_delay: SqliteHuey is polled, and Huey's default back-off lets an idle consumer sleep 10 s.
     consumer = ThreadConsumer(huey, workers=workers, worker_type="thread", scheduler_interval=1, periodic=True,
-                              check_worker_health=False)
+                              check_worker_health=False, max_delay=0.5)
     consumer.start()
     return consumer

@@ -181,8 +181,8 @@ class TimerFiring:
 
     def fire(self, timer_id: int) -> list[Wakeup]:
         """Fire the timer if its warning or deadline has passed; a no-op otherwise."""
-        now = self.clock.now()
         with self.store.transaction() as tx:
+            now = self.clock.now()      # after the lock: waiting for SQLite's writer is part of the lag
             timer = tx.timer(timer_id)
             if timer is None or timer["state"] != "running":
                 return []
