@@ -286,14 +286,14 @@ class Sampler(threading.Thread):
     def __init__(self, server: Running, interval: float = 0.5):
         super().__init__(daemon=True)
         self.server, self.interval = server, interval
-        self.samples: list[tuple[float, int, dict]] = []
+        self.samples: list[tuple[float, int, dict, float]] = []    # time, deliveries, RSS by pid, CPU s
         self.stop_event = threading.Event()
         self.start_time = time.monotonic()
 
-    def sample(self) -> tuple[float, int, dict]:
+    def sample(self) -> tuple[float, int, dict, float]:
         count = stored_deliveries(self.server.database) if self.server.database else -1
         rss = {pid: proc_status(pid).get("VmRSS", 0.0) for pid in self.server.workers()}
-        return time.monotonic() - self.start_time, count, rss
+        return time.monotonic() - self.start_time, count, rss, worker_cpu(self.server)
 
     def run(self):
         while not self.stop_event.is_set():
@@ -655,7 +655,7 @@ def rss_run(args, tmp: Path, template) -> dict:
         def progress() -> bool:
             if time.monotonic() - last[0] > 30 and sampler.samples:
                 last[0] = time.monotonic()
-                t, n, rss = sampler.samples[-1]
+                t, n, rss, _ = sampler.samples[-1]
                 log(f"rss run: {n:,} deliveries after {t:.0f} s, RSS {', '.join(f'{v:.1f}' for v in rss.values())} MB")
             if server.trouble() is None:
                 down_since[0] = None
@@ -948,11 +948,8 @@ def verdict(ok: bool) -> str:
     return "**met**" if ok else "**NOT met**"
 
 
-def rss_at(samples: list, mark: int) -> tuple[float, float, dict] | None:
-    for t, n, rss in samples:
-        if n >= mark:
-            return t, n, rss
-    return None
+def rss_at(samples: list, mark: int) -> tuple | None:
+    return next((sample for sample in samples if sample[1] >= mark), None)
 
 
 def rss_rows(result: dict) -> tuple[list[str], dict, tuple | None]:
@@ -960,25 +957,29 @@ def rss_rows(result: dict) -> tuple[list[str], dict, tuple | None]:
     samples = [s for s in result["samples"] if s[1] >= 0 and s[2]]
     marks = sorted({*(m for m in RSS_MARKS if m <= result["target"]), result["target"],
                     *range(5_000, result["target"] + 1, 5_000)})
-    rows = ["| deliveries stored | elapsed s | req/s since previous row | RSS per worker MB |",
-            "| ---: | ---: | ---: | ---: |"]
-    at, previous, missed = {}, (0.0, 0), []
+    rows = ["| deliveries stored | elapsed s | req/s since previous row | worker CPU ms per delivery since "
+            "previous row | RSS per worker MB |", "| ---: | ---: | ---: | ---: | ---: |"]
+    at, previous, missed = {}, (0.0, 0, samples[0][3] if samples else 0.0), []
+
+    def row(sample, label):
+        t, n, rss, cpu = sample
+        rate = (n - previous[1]) / (t - previous[0]) if t > previous[0] else float("nan")
+        cpu_ms = (cpu - previous[2]) / (n - previous[1]) * 1e3 if n > previous[1] else float("nan")
+        rows.append(f"| {label} | {t:.0f} | {fmt(rate, 0)} | {fmt(cpu_ms, 2)} | "
+                    f"{', '.join(f'{v:.1f}' for v in rss.values())} |")
+        return t, n, cpu
+
     for mark in marks:
         found = rss_at(samples, mark)
         if found is None:
             missed.append(mark)
             continue
-        t, n, rss = found
-        at[mark] = rss
-        rate = (n - previous[1]) / (t - previous[0]) if t > previous[0] else float("nan")
-        rows.append(f"| {n:,} | {t:.0f} | {fmt(rate, 0)} | {', '.join(f'{v:.1f}' for v in rss.values())} |")
-        previous = (t, n)
-    final = samples[-1] if samples else None
+        at[mark] = found[2]
+        previous = row(found, f"{found[1]:,}")
+    final = samples[-1][:3] if samples else None
     if missed and final is not None:
-        t, n, rss = final
-        rate = (n - previous[1]) / (t - previous[0]) if t > previous[0] else float("nan")
-        rows.append(f"| {n:,} (the end) | {t:.0f} | {fmt(rate, 0)} | {', '.join(f'{v:.1f}' for v in rss.values())} |")
-        rows.append(f"| {missed[0]:,}{f' to {missed[-1]:,}' if len(missed) > 1 else ''} | not reached | | |")
+        row(samples[-1], f"{samples[-1][1]:,} (the end)")
+        rows.append(f"| {missed[0]:,}{f' to {missed[-1]:,}' if len(missed) > 1 else ''} | not reached | | | |")
     return rows, at, final
 
 
@@ -1156,7 +1157,7 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
                   + (f"; **stopped after {args.rss_timeout:g} s**" if rss["aborted"] and "died" not in rss else ""),
                   *died_lines(rss.get("died")),
                   f"- Peak RSS (VmHWM) per worker at the end: {peaks or 'n/a (no worker left)'} MB; highest "
-                  f"sampled RSS {max((v for _, _, r in rss['samples'] for v in r.values()), default=0):.1f} MB",
+                  f"sampled RSS {max((v for _, _, r, _ in rss['samples'] for v in r.values()), default=0):.1f} MB",
                   f"- Database after the run: {rss['database']['bytes'] / 2**20:,.1f} MB "
                   f"({', '.join(f'{k} {v / 2**20:,.1f} MB' for k, v in rss['database']['files'].items())}); "
                   f"deliveries {rss['database'].get('deliveries')}, tickets {rss['database'].get('tickets') or 0:,}, "

@@ -43,6 +43,8 @@ import os
 import platform
 import pstats
 import resource
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -52,11 +54,12 @@ import types
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:       # `python bench/replay.py` puts bench/ first, not the project
-    sys.path.insert(0, str(ROOT))
+# The code measured: a snapshot of plugin/, simulator/ and rules/ taken when the benchmark starts, so every
+# configuration runs the same code while others keep editing the working tree. Children get it as --code.
+CODE = ROOT
+SNAPSHOT = ("plugin", "simulator", "rules")
 
 DEFAULT_OUT = Path("bench/results/replay.md")
-RULES = ROOT / "rules"
 ENGINES = ("durable", "python")
 SEED = 1                            # `escalator simulate`'s default seed
 START = datetime.datetime(2026, 1, 5, tzinfo=datetime.UTC)     # its default start, a Monday
@@ -64,11 +67,11 @@ CHECK_EVERY = 500                   # deliveries between progress checkpoints (a
 TARGET_INCIDENTS, TARGET_DAYS = 10_000, 30
 TARGET_S, TARGET_SPEEDUP, TARGET_MB = 10.0, 250_000, 500.0
 TOP = 25
-PROJECT_DIRS = (str(ROOT / "plugin") + os.sep, str(ROOT / "simulator") + os.sep)
+SAMPLE_INTERVAL = 0.001             # seconds of process CPU time between samples of "where the time goes"
 
 # Parts of the replay for "where the time goes", in report order; sub-parts are indented there.
 PARTS = {
-    "parsing": "parsing (json.loads, platform parser, dedupe key)",
+    "parsing": "parsing (_deliver: json.loads, platform parser, dedupe key)",
     "fieldmap_matching": "field map + matching (Evaluator.prepare, backend.matching)",
     "decide": "decide (Evaluator.evaluate minus field map and matching)",
     "store": "service bookkeeping: store (MemoryTransaction, every caller)",
@@ -80,6 +83,7 @@ PARTS = {
     "notify_other": "notifications: the rest (recipients, policy, channels, log entry)",
     "outbox": "outbox planning (plan_actions, _enqueue, request descriptions)",
     "scheduler": "virtual scheduler (heap pushes)",
+    "rest": "replay loop, heap pops, clock, matrix load at start",
 }
 
 
@@ -216,7 +220,7 @@ def measure(engine: str, incidents: int, days: int, budget: float) -> dict:
     with GcTimer() as gc_timer:
         start_wall, start_cpu = time.perf_counter(), time.process_time()
         try:
-            result = replay(deliveries, RULES, engine=engine, progress=progress)
+            result = replay(deliveries, CODE / "rules", engine=engine, progress=progress)
         except OverBudget:
             complete = False
         wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
@@ -241,103 +245,135 @@ def measure(engine: str, incidents: int, days: int, budget: float) -> dict:
 
 # --- child: where the time goes --------------------------------------------------------------
 
-class PartTimer:
-    """Exclusive wall time per part: a wrapped call's time minus the time of wrapped calls inside it."""
+class Sampler:
+    """A statistical profiler on process CPU time: every SAMPLE_INTERVAL s of CPU (SIGPROF), the part of the
+    innermost frame on the stack that is one of the anchors. A sample costs a walk up the stack, so the
+    replay runs at nearly its normal speed, and waiting for a CPU (other load on the machine) is not counted."""
 
-    def __init__(self):
-        self.seconds: collections.Counter = collections.Counter()
-        self.calls: collections.Counter = collections.Counter()
-        self._inner: list[float] = []
+    def __init__(self, anchors: dict):
+        self.anchors, self.samples, self.seconds = anchors, 0, collections.Counter()
+        self._last = 0.0
 
-    def wrap(self, owner, name: str, part: str, on_result=None) -> None:
-        original = getattr(owner, name)
-        inner, seconds, calls = self._inner, self.seconds, self.calls
-        clock = time.perf_counter
+    def _sample(self, signum, frame) -> None:
+        # Each sample stands for the CPU time since the previous one: the kernel's tick and a long C call
+        # (signals wait for the next bytecode, and coalesce) make the intervals uneven.
+        now = time.process_time()
+        spent, self._last = now - self._last, now
+        self.samples += 1
+        anchors = self.anchors
+        while frame is not None:
+            part = anchors.get(frame.f_code)
+            if part is not None:
+                self.seconds[part] += spent
+                return
+            frame = frame.f_back
+        self.seconds["rest"] += spent
 
-        @functools.wraps(original)
-        def timed(*args, **kwargs):
-            start = clock()
-            inner.append(0.0)
-            try:
-                value = original(*args, **kwargs)
-            finally:
-                elapsed = clock() - start
-                seconds[part] += elapsed - inner.pop()
-                calls[part] += 1
-                if inner:
-                    inner[-1] += elapsed
-            if on_result is not None:
-                on_result(value)
-            return value
-        setattr(owner, name, timed)
+    def __enter__(self):
+        self._last = time.process_time()
+        self._previous = signal.signal(signal.SIGPROF, self._sample)
+        signal.setitimer(signal.ITIMER_PROF, SAMPLE_INTERVAL, SAMPLE_INTERVAL)
+        return self
+
+    def __exit__(self, *exc):
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, self._previous)
 
 
-def instrument(parts: PartTimer, outcomes: collections.Counter, wakeups: collections.Counter) -> None:
-    import json as json_module
+def anchors() -> dict:
+    """The code object of each part's entry points. A sample belongs to the innermost one on the stack: a store
+    call made by the timer code counts as store, rendering called from the notifier as rendering, and so on."""
+    import inspect
 
+    import plugin.domain.actions
     import plugin.engine
     import plugin.engine.durable
     import plugin.engine.python
     import plugin.notify
+    import plugin.platforms
     import plugin.service
     import plugin.sla
     import simulator.replay
-    from plugin.comms import outbound
-    from simulator.store import MemoryTransaction
+    from plugin.comms import render
+    from simulator.store import MemoryStore, MemoryTransaction
 
-    loads = types.SimpleNamespace(loads=json_module.loads)     # replay.py uses json.loads only
-    parts.wrap(loads, "loads", "parsing")
-    simulator.replay.json = loads
-    for name in ("parse", "dedupe_key"):
-        parts.wrap(simulator.replay, name, "parsing")
-    parts.wrap(plugin.engine.Evaluator, "prepare", "fieldmap_matching")
-    parts.wrap(plugin.engine.durable.DurableBackend, "matching", "fieldmap_matching")
-    parts.wrap(plugin.engine.python.PythonBackend, "matching", "fieldmap_matching")
-    parts.wrap(plugin.engine.Evaluator, "evaluate", "decide")
-    for name, value in vars(MemoryTransaction).items():
-        if callable(value) and not name.startswith("_"):
-            parts.wrap(MemoryTransaction, name, "store")
-    parts.wrap(plugin.service.EscalationService, "handle", "service")
-    parts.wrap(plugin.service.EscalationService, "_enqueue", "outbox")
-    parts.wrap(plugin.service, "plan_actions", "outbox")
-    parts.wrap(plugin.sla.TimerBook, "apply", "timers")
-    parts.wrap(plugin.sla.TimerFiring, "fire", "timers", on_result=lambda _: outcomes.update(["fire"]))
-    parts.wrap(plugin.sla.TimerFiring, "_transition", "timers",
-               on_result=lambda fired: outcomes.update(["fired" if fired else "woke early"]))
-    parts.wrap(plugin.sla.SlaClocks, "deadline", "calendar")
-    parts.wrap(plugin.sla.SlaClocks, "spent", "calendar")
-    parts.wrap(plugin.notify.Notifier, "plan", "notify_other")
-    parts.wrap(plugin.notify.Notifier, "_context", "notify_context")
-    parts.wrap(plugin.notify, "message_context", "notify_context")
-    parts.wrap(outbound, "render_message", "notify_render")
-    parts.wrap(plugin.notify.Notifier, "describe", "outbox")
+    parts = {
+        "parsing": [simulator.replay._deliver, plugin.platforms.parse, plugin.platforms.dedupe_key],
+        "fieldmap_matching": [plugin.engine.Evaluator.prepare, plugin.engine.durable.DurableBackend.matching,
+                              plugin.engine.python.PythonBackend.matching],
+        "decide": [plugin.engine.Evaluator.evaluate],
+        "store": [MemoryStore.transaction] + [v for k, v in vars(MemoryTransaction).items()
+                                              if callable(v) and not k.startswith("__")],
+        "service": [plugin.service.EscalationService.handle],
+        "timers": [plugin.sla.TimerBook.apply, plugin.sla.TimerBook.arm, plugin.sla.TimerFiring.fire,
+                   plugin.sla.TimerFiring._transition],
+        "calendar": [plugin.sla.SlaClocks.deadline, plugin.sla.SlaClocks.spent],
+        "notify_context": [plugin.notify.Notifier._context, render.message_context],
+        "notify_render": [render.render_message],
+        "notify_other": [plugin.notify.Notifier.plan],
+        "outbox": [plugin.service.EscalationService._enqueue, plugin.domain.actions.plan_actions,
+                   plugin.notify.Notifier.describe, plugin.notify.Notifier.is_live],
+        "scheduler": [simulator.replay.VirtualScheduler.schedule, simulator.replay.VirtualScheduler.add_delivery],
+    }
+    return {inspect.unwrap(fn).__code__: part for part, fns in parts.items() for fn in fns}
 
-    original = simulator.replay.VirtualScheduler.schedule
 
-    def schedule(self, new):
+def count_firings(outcomes: collections.Counter, wakeups: collections.Counter) -> None:
+    """Count what timer firings do, and the CPU time of those that raise no event; a few µs per firing."""
+    import plugin.service
+    import plugin.sla
+    import simulator.replay
+
+    fire, transition = plugin.sla.TimerFiring.fire, plugin.sla.TimerFiring._transition
+    handle, schedule = plugin.service.EscalationService.handle, simulator.replay.VirtualScheduler.schedule
+
+    def counted_fire(self, timer_id):
+        handled, start = outcomes["handle"], time.process_time()
+        try:
+            return fire(self, timer_id)
+        finally:
+            if outcomes["handle"] == handled:
+                outcomes["no-op cpu"] += time.process_time() - start
+
+    def counted_transition(self, tx, timer, now):
+        fired = transition(self, tx, timer, now)
+        outcomes["fired" if fired else "woke early"] += 1
+        return fired
+
+    def counted_handle(self, *args, **kwargs):
+        outcomes["handle"] += 1
+        return handle(self, *args, **kwargs)
+
+    def counted_schedule(self, new):
         new = list(new)
         wakeups.update((w.timer_id, w.at) for w in new)
-        return original(self, new)
-    simulator.replay.VirtualScheduler.schedule = schedule
-    parts.wrap(simulator.replay.VirtualScheduler, "schedule", "scheduler")
-    parts.wrap(simulator.replay.VirtualScheduler, "add_delivery", "scheduler")
+        return schedule(self, new)
+
+    plugin.sla.TimerFiring.fire, plugin.sla.TimerFiring._transition = counted_fire, counted_transition
+    plugin.service.EscalationService.handle = counted_handle
+    simulator.replay.VirtualScheduler.schedule = counted_schedule
 
 
 def breakdown(engine: str, incidents: int, days: int) -> dict:
     from simulator.replay import replay
 
     deliveries, _, _ = generated(incidents, days)
-    parts, outcomes, wakeups = PartTimer(), collections.Counter(), collections.Counter()
-    instrument(parts, outcomes, wakeups)
+    sampler = Sampler(anchors())          # taken before the counting wrappers replace the functions
+    outcomes, wakeups = collections.Counter(), collections.Counter()
+    count_firings(outcomes, wakeups)
     gc.collect()
-    start_wall, start_cpu = time.perf_counter(), time.process_time()
-    result = replay(deliveries, RULES, engine=engine)
-    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
-    stale = outcomes["fire"] - outcomes["fired"] - outcomes["woke early"]
+    with GcTimer() as gc_timer:
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        with sampler:
+            result = replay(deliveries, CODE / "rules", engine=engine)
+        wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    sampled = sum(sampler.seconds.values())
+    stale = result.timer_firings - outcomes["fired"] - outcomes["woke early"]
     return {"engine": engine, "incidents": incidents, "replay_s": wall, "replay_cpu": cpu,
-            "parts": dict(parts.seconds), "calls": dict(parts.calls),
-            "deliveries": result.deliveries, "firings": result.timer_firings,
+            "samples": sampler.samples, "parts": {part: t / sampled * cpu for part, t in sampler.seconds.items()},
+            "gc_s": sum(gc_timer.seconds), "deliveries": result.deliveries, "firings": result.timer_firings,
             "fired": outcomes["fired"], "woke_early": outcomes["woke early"], "stale": stale,
+            "noop_cpu": outcomes["no-op cpu"], "handled": outcomes["handle"],
             "wakeups": sum(wakeups.values()), "distinct_wakeups": len(wakeups),
             "log": len(result.store.log), "outbox": len(result.store.outbox), "tickets": len(result.store.tickets)}
 
@@ -346,7 +382,7 @@ def breakdown(engine: str, incidents: int, days: int) -> dict:
 
 def _where(func: tuple) -> str:
     filename, line, name = func
-    for prefix in (str(ROOT) + os.sep, str(Path(sys.base_prefix) / "lib") + os.sep):
+    for prefix in (str(CODE) + os.sep, str(Path(sys.base_prefix) / "lib") + os.sep):
         if filename.startswith(prefix):
             filename = filename[len(prefix):]
     filename = filename.split("site-packages" + os.sep, 1)[-1]
@@ -356,13 +392,13 @@ def _where(func: tuple) -> str:
 
 
 def _is_project(func: tuple) -> bool:
-    return func[0].startswith(PROJECT_DIRS)
+    return func[0].startswith(tuple(str(CODE / d) + os.sep for d in ("plugin", "simulator")))
 
 
 def _module(func: tuple) -> str:
     filename = func[0]
     if _is_project(func):
-        return filename[len(str(ROOT)) + 1:]
+        return filename[len(str(CODE)) + 1:]
     if "site-packages" in filename:
         return filename.split("site-packages" + os.sep, 1)[1].split(os.sep)[0] + " (library)"
     if filename == "~":
@@ -380,7 +416,7 @@ def profile(engine: str, incidents: int, days: int, keep: str | None) -> dict:
     profiler = cProfile.Profile()
     start = time.perf_counter()
     profiler.enable()
-    replay(deliveries, RULES, engine=engine)
+    replay(deliveries, CODE / "rules", engine=engine)
     profiler.disable()
     wall = time.perf_counter() - start
     if keep:
@@ -411,12 +447,20 @@ def profile(engine: str, incidents: int, days: int, keep: str | None) -> dict:
 
 
 def run_child(args) -> None:
+    global CODE
+    CODE = Path(args.code)
+    sys.path.insert(0, str(CODE))       # before any import of plugin or simulator
+    facts = {"load_start": os.getloadavg(), "calibration": calibration_us()}
     if args.child == "measure":
         result = measure(args.engine, args.incidents, args.days, args.budget)
     elif args.child == "breakdown":
         result = breakdown(args.engine, args.incidents, args.days)
     else:
         result = profile(args.engine, args.incidents, args.days, args.keep_profile)
+    import plugin
+    import simulator
+    result.update(facts, load_end=os.getloadavg(), code_used=[str(Path(plugin.__file__).parent.parent),
+                                                             str(Path(simulator.__file__).parent.parent)])
     Path(args.result).write_text(json.dumps(result, default=str), encoding="utf-8")
 
 
@@ -425,12 +469,30 @@ def in_subprocess(mode: str, engine: str, incidents: int, days: int, tmp: Path, 
     result_file = tmp / f"{mode}-{engine}-{incidents}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--child", mode, "--engine", engine,
                "--incidents", str(incidents), "--days", str(days), "--budget", str(budget),
-               "--result", str(result_file)]
+               "--result", str(result_file), "--code", str(tmp / "code")]
     if keep_profile:
         command += ["--keep-profile", keep_profile]
     # The child stops itself at the budget; the timeout is only a safety net for a hung child.
-    subprocess.run(command, check=True, cwd=ROOT, timeout=budget * 3 + 900)
-    return json.loads(result_file.read_text(encoding="utf-8"))
+    subprocess.run(command, check=True, cwd=tmp / "code", timeout=budget * 3 + 900)
+    result = json.loads(result_file.read_text(encoding="utf-8"))
+    assert all(Path(p) == tmp / "code" for p in result["code_used"]), result["code_used"]
+    return result
+
+
+def snapshot_code(target: Path) -> dict:
+    """Copy plugin/, simulator/ and rules/ to `target`; the commit, whether the copy had uncommitted changes,
+    and a hash of the copied files."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
+    dirty = git("status", "--porcelain", *SNAPSHOT).strip()
+    for folder in SNAPSHOT:
+        shutil.copytree(ROOT / folder, target / folder, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted(p for p in target.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(target)).encode() + b"\0" + path.read_bytes())
+    return {"commit": commit, "dirty": bool(dirty), "hash": digest.hexdigest(),
+            "subject": git("log", "-1", "--format=%s").strip()}
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -447,13 +509,13 @@ def speedup(r: dict) -> float:
     return last["virtual_s"] / last["wall"]
 
 
-def window_rate(r: dict, first: bool, size: int = 2_000) -> float:
-    """(deliveries + firings)/s over the first or last `size` deliveries replayed."""
-    points = [{"deliveries": 0, "firings": 0, "wall": 0.0}] + r["checkpoints"]
+def window_rate(r: dict, first: bool, clock: str = "wall", size: int = 2_000) -> float:
+    """(deliveries + firings) per second of `clock` (wall or cpu) over the first or last `size` deliveries."""
+    points = [{"deliveries": 0, "firings": 0, "wall": 0.0, "cpu": 0.0}] + r["checkpoints"]
     step = max(1, size // CHECK_EVERY)
     a, b = (points[0], points[min(step, len(points) - 1)]) if first else (points[max(0, len(points) - 1 - step)],
                                                                           points[-1])
-    seconds = b["wall"] - a["wall"]
+    seconds = b[clock] - a[clock]
     return (b["deliveries"] - a["deliveries"] + b["firings"] - a["firings"]) / seconds if seconds else 0.0
 
 
@@ -480,16 +542,20 @@ def main_table(runs: list[dict]) -> list[str]:
 
 def detail_table(runs: list[dict]) -> list[str]:
     lines = ["| engine | incidents | body MB | RSS after imports MB | RSS after generate MB | RSS after replay MB "
-             "| events/s, first 2,000 deliveries | events/s, last 2,000 deliveries | GC pauses s (gen 2) "
-             "| firings per delivery | simulated span days |", "| --- |" + " ---: |" * 10]
+             "| events/s, first 2,000 deliveries (wall / CPU) | events/s, last 2,000 deliveries (wall / CPU) "
+             "| GC pauses s (gen 2) | firings per delivery | simulated span days | load at start, end "
+             "| `sum(range(1000))` µs |", "| --- |" + " ---: |" * 12]
     for r in runs:
         gc_total = sum(r["gc_s"])
         span = f"{r['span_s'] / 86_400:.1f}" if r["complete"] else \
             f"{r['checkpoints'][-1]['virtual_s'] / 86_400:.1f} (reached)"
         cells = [r["engine"], f"{r['incidents']:,}", f"{r['body_mb']:,.0f}", f"{r['rss_start']:,.0f}",
-                 f"{r['rss_generated']:,.0f}", f"{r['rss_end']:,.0f}", f"{window_rate(r, True):,.0f}",
-                 f"{window_rate(r, False):,.0f}", f"{gc_total:.1f} ({r['gc_s'][2]:.1f} in {r['gc_count'][2]})",
-                 f"{r['firings'] / max(1, r['deliveries']):.1f}", span]
+                 f"{r['rss_generated']:,.0f}", f"{r['rss_end']:,.0f}",
+                 f"{window_rate(r, True):,.0f} / {window_rate(r, True, 'cpu'):,.0f}",
+                 f"{window_rate(r, False):,.0f} / {window_rate(r, False, 'cpu'):,.0f}",
+                 f"{gc_total:.1f} ({r['gc_s'][2]:.1f} in {r['gc_count'][2]})",
+                 f"{r['firings'] / max(1, r['deliveries']):.1f}", span,
+                 f"{r['load_start'][0]:.1f}, {r['load_end'][0]:.1f}", f"{r['calibration']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -510,18 +576,22 @@ def target_lines(runs: list[dict], days: int) -> list[str]:
         if r["complete"]:
             wall_ok, mem_ok = r["replay_s"] <= TARGET_S, r["peak_rss"] < TARGET_MB
             lines.append(
-                f"- {engine}: replay {r['replay_s']:.1f} s (target ≤ {TARGET_S:.0f} s): **{'met' if wall_ok else 'NOT met'}**"
-                f"; speed-up {speedup(r):,.0f}x (target ≥ {TARGET_SPEEDUP:,}x); peak RSS {r['peak_rss']:,.0f} MB "
+                f"- {engine}: replay {r['replay_s']:.1f} s (target ≤ {TARGET_S:.0f} s): "
+                f"**{'met' if wall_ok else 'NOT met'}**; speed-up {speedup(r):,.0f}x (target ≥ {TARGET_SPEEDUP:,}x); "
+                f"peak RSS {r['peak_rss']:,.0f} MB "
                 f"(target < {TARGET_MB:.0f} MB): **{'met' if mem_ok else 'NOT met'}**.")
             continue
         small = next((s for s in runs if s["engine"] == engine and s["complete"] and s["days"] == days), None)
         lower = r["generated"] / (r["deliveries"] / r["replay_s"])
-        text = (f"- {engine}: stopped after {r['replay_s']:.0f} s with {r['deliveries']:,} of {r['generated']:,} "
-                f"deliveries replayed ({r['deliveries'] / r['generated']:.0%}, {r['firings']:,} timer firings), "
-                f"already {r['replay_s'] / TARGET_S:.0f}x the {TARGET_S:.0f} s target: **NOT met**. At the rate "
-                f"measured up to the stop the whole replay would take at least {lower:,.0f} s; the rate falls "
-                f"as the store grows ({window_rate(r, True):,.0f} events/s over the first 2,000 deliveries, "
-                f"{window_rate(r, False):,.0f} over the last 2,000 before the stop), so it would take longer.")
+        lower_cpu = r["generated"] / (r["deliveries"] / r["replay_cpu"])
+        text = (f"- {engine}: stopped after {r['replay_s']:.0f} s ({r['replay_cpu']:.0f} s CPU) with "
+                f"{r['deliveries']:,} of {r['generated']:,} deliveries replayed "
+                f"({r['deliveries'] / r['generated']:.0%}, {r['firings']:,} timer firings), "
+                f"already {r['replay_s'] / TARGET_S:.0f}x the {TARGET_S:.0f} s "
+                f"target: **NOT met**. At the rate measured up to the stop the whole replay would take at least "
+                f"{lower:,.0f} s ({lower_cpu:,.0f} s of CPU); the rate falls as the store grows "
+                f"({window_rate(r, True, 'cpu'):,.0f} events per CPU second over the first 2,000 deliveries, "
+                f"{window_rate(r, False, 'cpu'):,.0f} over the last 2,000 before the stop), so it would take longer.")
         if small:
             text += (f" Measured on the complete {small['incidents']:,}-incident run instead: "
                      f"{events(small) / small['replay_s']:,.0f} events/s, {speedup(small):,.0f}x real time, "
@@ -563,35 +633,35 @@ def memory_lines(runs: list[dict]) -> list[str]:
 
 def breakdown_table(parts_runs: dict[str, dict], measured: dict[str, dict]) -> list[str]:
     engines = [e for e in ENGINES if e in parts_runs]
-    header = "| part | " + " | ".join(f"{e} % | {e} s" for e in engines) + " |"
-    lines = [header, "| --- |" + " ---: | ---: |" * len(engines)]
-    rest = {e: parts_runs[e]["replay_s"] - sum(parts_runs[e]["parts"].values()) for e in engines}
-    for key, label in [*PARTS.items(), ("rest", "replay loop, clock, transactions, wrapper overhead")]:
+    lines = ["| part | " + " | ".join(f"{e} % | {e} CPU s" for e in engines) + " |",
+             "| --- |" + " ---: | ---: |" * len(engines)]
+    for key, label in PARTS.items():
         cells = []
         for e in engines:
-            seconds = rest[e] if key == "rest" else parts_runs[e]["parts"].get(key, 0.0)
-            cells += [f"{seconds / parts_runs[e]['replay_s']:.1%}", f"{seconds:.1f}"]
+            seconds = parts_runs[e]["parts"].get(key, 0.0)
+            cells += [f"{seconds / parts_runs[e]['replay_cpu']:.1%}", f"{seconds:.1f}"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    totals = []
-    for e in engines:
-        totals += ["100%", f"{parts_runs[e]['replay_s']:.1f}"]
-    lines.append("| **replay, instrumented** | " + " | ".join(totals) + " |")
-    plain = []
-    for e in engines:
-        m = measured.get(e)
-        plain += ["", f"{m['replay_s']:.1f}" if m else "n/a"]
-    lines.append("| replay without instrumentation (table above) | " + " | ".join(plain) + " |")
+    rows = {"**replay CPU time, sampled run**": lambda e: ["100%", f"{parts_runs[e]['replay_cpu']:.1f}"],
+            "replay CPU time without the sampler (results table)":
+            lambda e: ["", f"{measured[e]['replay_cpu']:.1f}" if e in measured else "n/a"],
+            "samples": lambda e: ["", f"{parts_runs[e]['samples']:,}"],
+            "of which garbage collection (gc.callbacks, any part)":
+            lambda e: [f"{parts_runs[e]['gc_s'] / parts_runs[e]['replay_cpu']:.1%}", f"{parts_runs[e]['gc_s']:.1f}"]}
+    for label, cells in rows.items():
+        lines.append(f"| {label} | " + " | ".join(c for e in engines for c in cells(e)) + " |")
     return lines
 
 
+GROUPS = {"parsing": ["parsing"], "field map + matching": ["fieldmap_matching"], "decide": ["decide"],
+          "service bookkeeping (store)": ["store", "service"], "timers (calendars)": ["timers", "calendar"],
+          "notifications (template rendering, context)": ["notify_context", "notify_render", "notify_other"],
+          "outbox planning": ["outbox"], "replay loop, scheduler": ["scheduler", "rest"]}
+
+
 def grouped_lines(parts_runs: dict[str, dict]) -> list[str]:
-    groups = {"parsing": ["parsing"], "field map + matching": ["fieldmap_matching"], "decide": ["decide"],
-              "service bookkeeping (store + handle)": ["store", "service"], "timers (incl. calendars)":
-              ["timers", "calendar"], "notifications (context + rendering + rest)":
-              ["notify_context", "notify_render", "notify_other"], "outbox planning": ["outbox"]}
-    lines = ["| | " + " | ".join(g for g in groups) + " |", "| --- |" + " ---: |" * len(groups)]
+    lines = ["| engine | " + " | ".join(GROUPS) + " |", "| --- |" + " ---: |" * len(GROUPS)]
     for e, r in parts_runs.items():
-        cells = [f"{sum(r['parts'].get(k, 0.0) for k in keys) / r['replay_s']:.0%}" for keys in groups.values()]
+        cells = [f"{sum(r['parts'].get(k, 0.0) for k in keys) / r['replay_cpu']:.0%}" for keys in GROUPS.values()]
         lines.append(f"| {e} | " + " | ".join(cells) + " |")
     return lines
 
@@ -602,12 +672,15 @@ def firing_lines(parts_runs: dict[str, dict]) -> list[str]:
         f"What the {r['firings']:,} timer firings of the {r['incidents']:,}-incident replay ({r['engine']}) did: "
         f"**{r['fired']:,}** found their timer due and raised an event (warning, breach, stalled cadence); "
         f"{r['woke_early']:,} found it running but not due, and scheduled themselves again; {r['stale']:,} found "
-        f"it stopped, breached or paused. Of {r['wakeups']:,} wake-ups scheduled, only {r['distinct_wakeups']:,} "
-        f"distinct (timer, time) pairs: {1 - r['distinct_wakeups'] / r['wakeups']:.0%} were duplicates. A re-armed "
-        "timer (every public reply restarts the update cadence) gets a new wake-up, and the old one, when it "
-        "comes, finds the timer not yet due and re-queues itself for the timer's current due time, so every "
-        "re-arm leaves one more wake-up chain that lives as long as the timer runs. "
-        f"{r['log']:,} log entries and {r['outbox']:,} outbox rows for {r['tickets']:,} tickets."]
+        f"it stopped, breached or paused. The firings that raised no event cost {r['noop_cpu']:.2f} s of CPU "
+        f"({r['noop_cpu'] / r['replay_cpu']:.1%} of the replay). Of {r['wakeups']:,} wake-ups scheduled, only "
+        f"{r['distinct_wakeups']:,} were distinct (timer, time) pairs: "
+        f"{1 - r['distinct_wakeups'] / r['wakeups']:.0%} were duplicates. A re-armed timer (every public reply "
+        "restarts the update cadence) gets a new wake-up, and the old one, when it comes, finds the timer not yet "
+        "due and re-queues itself for the timer's current due time, so every re-arm leaves one more wake-up chain "
+        "that lives as long as the timer runs. The service handled "
+        f"{r['handled']:,} events and wrote {r['log']:,} log entries and {r['outbox']:,} outbox rows for "
+        f"{r['tickets']:,} tickets."]
 
 
 def profile_tables(p: dict) -> list[str]:
@@ -637,15 +710,6 @@ def profile_tables(p: dict) -> list[str]:
     return lines
 
 
-def code_version() -> str:
-    def git(*args):
-        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
-    commit = git("rev-parse", "--short", "HEAD").strip() or "unknown"
-    dirty = git("status", "--porcelain", "plugin", "simulator", "rules").strip()
-    return commit + (" with uncommitted changes in plugin/, simulator/ or rules/ (others edit them concurrently)"
-                     if dirty else "")
-
-
 def calibration_us() -> float:
     """`sum(range(1000))` on this machine, to compare figures with another machine or run."""
     return min(timeit.repeat("sum(range(1000))", number=2_000, repeat=5)) / 2_000 * 1e6
@@ -658,6 +722,7 @@ def machine_lines(conditions: dict) -> list[str]:
     memory = next((line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines()
                    if line.startswith("MemTotal")), "0")
     (load_start, load_end), (calib_start, calib_end) = conditions["load"], conditions["calibration"]
+    code = conditions["code"]
     nproc = len(os.sched_getaffinity(0))
     return [
         f"- Machine: `nproc` {nproc} ({os.cpu_count()} CPUs), {cpu}, {int(memory) / 2**20:.1f} GiB RAM, "
@@ -668,7 +733,9 @@ def machine_lines(conditions: dict) -> list[str]:
         f"{', '.join(f'{x:.2f}' for x in load_end)}. A load above {nproc} means other processes competed for the "
         f"CPUs, which lengthens wall times; CPU times are less affected.",
         f"- `sum(range(1000))`: {calib_start:.1f} µs before, {calib_end:.1f} µs after",
-        f"- Code: commit {code_version()}",
+        f"- Code measured: a copy of plugin/, simulator/ and rules/ taken at the start, so every configuration ran the "
+        f"same code while others kept editing the working tree: commit {code['commit']} (\"{code['subject']}\")"
+        f"{' plus uncommitted changes' if code['dirty'] else ''}, files hash {code['hash']}",
         f"- Date: {conditions['date']}; total benchmark time {conditions['elapsed'] / 60:.1f} min",
     ]
 
@@ -704,10 +771,13 @@ def report(args, runs: list[dict], parts_runs: dict, profiles: list[dict], condi
     ]
     if parts_runs:
         parts += [f"## Where the time goes ({args.profile_incidents:,} incidents)", "",
-                  "Exclusive wall time of each part of the replay: the entry points of each part are wrapped in a "
-                  "timer, and a wrapped call's time excludes the wrapped calls inside it (store calls made by the "
-                  "timer code count as store, and so on). The wrappers cost a little; compare the instrumented "
-                  "total with the plain replay time in the last row.", "",
+                  "Share of replay CPU time by part, from a separate run sampled on process CPU time (SIGPROF, "
+                  f"asked every {SAMPLE_INTERVAL * 1e3:.0f} ms, delivered at the kernel's tick; each sample weighs the "
+                  "CPU time since the previous one). Each sample goes to the innermost part on the stack whose entry "
+                  "point it finds (the functions named in the table), so a store call made by the timer code "
+                  "counts as store, rendering called by the notifier as rendering, and nothing is counted twice. "
+                  "CPU time is used because other load on the machine stretches wall time; the sampled run's CPU "
+                  "time is close to the plain run's, so the sampler barely changes what it measures.", "",
                   *grouped_lines(parts_runs), "", *breakdown_table(parts_runs, measured_small), "",
                   *firing_lines(parts_runs), ""]
     for p in profiles:
@@ -740,6 +810,7 @@ def parse_args(argv=None):
     parser.add_argument("--engine", choices=ENGINES, help=argparse.SUPPRESS)
     parser.add_argument("--incidents", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
+    parser.add_argument("--code", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -753,6 +824,7 @@ def main(argv=None) -> None:
     load, calibration = os.getloadavg(), calibration_us()
     runs, parts_runs, profiles = [], {}, []
     with tempfile.TemporaryDirectory(prefix="escalator-bench-replay-") as tmp:
+        code = snapshot_code(Path(tmp) / "code")
         for n in sizes:
             for engine in engines:
                 r = in_subprocess("measure", engine, n, args.days, Path(tmp), args.budget)
@@ -769,7 +841,7 @@ def main(argv=None) -> None:
                 profiles.append(in_subprocess("profile", engine, args.profile_incidents, args.days, Path(tmp),
                                               args.budget, args.keep_profile))
                 print(f"{engine:8} profile: {profiles[-1]['wall']:.1f} s", file=sys.stderr)
-    conditions = {"load": (load, os.getloadavg()), "calibration": (calibration, calibration_us()),
+    conditions = {"load": (load, os.getloadavg()), "calibration": (calibration, calibration_us()), "code": code,
                   "date": datetime.date.today().isoformat(), "elapsed": time.perf_counter() - began}
     out = args.out or ROOT / DEFAULT_OUT
     out.parent.mkdir(parents=True, exist_ok=True)

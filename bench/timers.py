@@ -23,15 +23,26 @@ Method (every step uses the real code; nothing in plugin/ is patched):
    `timers.fired_at - timers.due_at`, both written by the worker (fired_at is its clock when it
    fired); the escalation log's `sla_breached` entry is written a moment later (service.handle
    reads the clock again) and the largest difference is reported. A timer not fired by the
-   cut-off counts as infinitely late in the percentiles.
-5. Where a firing's time goes: 300 firings in this process on a copy of the snapshot (SQLite,
-   no queue, one thread) under cProfile, and 300 more timed without it.
+   cut-off counts as infinitely late in the percentiles. The worker's run-queue wait
+   (/proc/<pid>/task/*/schedstat) and the machine's busy CPU (/proc/stat) show how much other
+   work on the machine held it back.
+5. Sparse timers, while step 1 runs: 5 tickets per queue (SqliteHuey, RedisHuey) on their own
+   SQLite store and worker, due 30 s after scheduling and then 15, 25, 35, 45 s apart: the lag of
+   a lone timer after quiet, when the consumer threads have backed off.
+6. Where a firing's time goes: 300 firings in this process on a copy of the snapshot (SQLite,
+   no queue, one thread) timed, then 300 under cProfile; again on a copy with one added index on
+   escalation_log (platform, key).
+
+The worker runs fire through `escalator worker` unchanged; the parent only schedules, samples
+/proc and reads counts with its own connection (no write lock). --raw/--render keep the figures
+of a run (outside the repository) and rewrite the report from them.
 
 PostgreSQL uses its own database (escalator_bench_timers, dropped at the end) so a test run on
 the shared `test` database is not disturbed; Redis uses DB 15, flushed before and after. Its
 arming time is measured on 500 tickets through the same path before the snapshot is loaded.
 
     .venv/bin/python bench/timers.py [--timers 10000] [--spread 60] [--combos sqlite,sqlite+redis,postgres+redis]
+                                     [--no-sparse] [--raw FILE | --render FILE]
 """
 from __future__ import annotations
 
@@ -611,6 +622,10 @@ def seconds(value: float, digits: int = 2) -> str:
     return "not fired" if math.isinf(value) else f"{value:.{digits}f}"
 
 
+def with_unit(value: float) -> str:
+    return "not fired (some timers never fired)" if math.isinf(value) else f"{value:.2f} s"
+
+
 def figures(run: Run) -> dict:
     fired = [lag for lag in run.lags if lag is not None]
     times = sorted(run.fired_at)
@@ -781,7 +796,7 @@ def verdict_lines(runs: list[Run], figs: dict, args) -> list[str]:
     for r in runs:
         x = figs[r.name]
         ok = x["p99"] <= TARGET_S and x["unfired"] == 0
-        lines.append(f"- {LABELS[r.name]}: p99 {seconds(x['p99'])} s, {x['late']:,} fired later than "
+        lines.append(f"- {LABELS[r.name]}: p99 {with_unit(x['p99'])}, {x['late']:,} fired later than "
                      f"{TARGET_S:.0f} s, {x['unfired']:,} not fired by the cut-off: **{'holds' if ok else 'missed'}**.")
     return lines
 
@@ -856,12 +871,13 @@ def why_lines(runs: list[Run], figs: dict, args, profiles: dict, sparse: list[di
         "escalation_log by one on (platform, key) — `Index(\"ix_escalation_log_ticket\", \"platform\", "
         "\"key\")` — or run `ANALYZE` after migrations; the same pattern is worth checking on every table "
         "queried by platform and key.",
-        f"2. **Throughput, not timing.** Even at {indexed['cpu_ms']:.1f} ms per firing one core fires "
-        f"{1e3 / indexed['cpu_ms']:.0f} timers/s; {args.timers:,} due over {args.spread:.0f} s need {need:.0f}/s, "
-        f"about {need * indexed['cpu_ms'] / 1e3:.1f} cores of Python. The worker's two consumer threads share "
-        "one GIL (one core at most), and on SQLite each firing runs inside one `BEGIN IMMEDIATE` transaction "
-        "(`TimerFiring.fire` holds it through `service.handle`), so firings are serialized by the write lock "
-        "as well. "
+        f"2. **Throughput, not timing.** {args.timers:,} due over {args.spread:.0f} s need {need:.0f} firings/s. "
+        f"As shipped, one core fires {1e3 / shipped['cpu_ms']:.0f}/s on SQLite (about "
+        f"{need * shipped['cpu_ms'] / 1e3:.1f} cores needed); with the index of 1., {1e3 / indexed['cpu_ms']:.0f}/s "
+        f"(about {need * indexed['cpu_ms'] / 1e3:.1f} cores). The worker's two consumer threads share one GIL "
+        "(one core at most, and less on a busy machine), and on SQLite each firing runs inside one "
+        "`BEGIN IMMEDIATE` transaction (`TimerFiring.fire` holds it through `service.handle`), so firings are "
+        "serialized by the write lock as well. "
         + ("The lag therefore grows steadily through the window (see the per-segment tables): a backlog, not "
            "imprecise wake-ups. " if backlog else "Here the worker kept up with the due rate. ")
         + "This machine was shared (see the run-queue wait and machine CPU rows), which lowered every rate.",
@@ -879,16 +895,17 @@ def why_lines(runs: list[Run], figs: dict, args, profiles: dict, sparse: list[di
         "5. **Scale out on PostgreSQL, not SQLite.** With the PostgreSQL store, firings of different tickets "
         "do not block each other, so several `escalator worker` processes (or Huey "
         "`worker_type=\"process\"`) add capacity with cores; on SQLite they would queue on the write lock. "
-        f"Document that a burst beyond about {1e3 / indexed['cpu_ms']:.0f} due timers per second per core is "
-        "caught up, not fired on time.",
+        f"Document that a burst beyond about {1e3 / shipped['cpu_ms']:.0f} due timers per second per core "
+        f"(about {1e3 / indexed['cpu_ms']:.0f} with the index) is caught up, not fired on time.",
         "6. **SqliteHuey polls with back-off.** Its storage does not block, so each idle consumer thread "
         "sleeps 0.1 s, then ×1.15 after every empty poll, up to Huey's `max_delay` of 10 s (start_consumer "
         "does not set it): after D quiet seconds a thread sleeps about 0.1 + 0.15·D s, 10 s from ~66 s on. "
         "The minutely sweep wakes one thread a minute, so a lone timer — the usual case, deadlines being "
         "minutes apart — waits for the next poll, by these parameters up to about 9–10 s, plus up to 1 s for "
         "the scheduler, with no load at all. "
-        + "".join(f"The sparse timers above fired {lag_list(s['lags'])} s late on {QUEUE_LABELS[s['queue']]}. "
-                  for s in sparse)
+        + ("The sparse timers above fired " + " and ".join(f"{lag_list(s['lags'])} s late on "
+                                                            f"{QUEUE_LABELS[s['queue']]}" for s in sparse) + ". "
+           if sparse else "")
         + " ".join(f"The first timer of the window, after {quiet[r.name]:.0f} s of quiet, fired {first[r.name]} s "
                    f"late on {LABELS[r.name]}." for r in sqlite_huey)
         + " **Fix:** `ThreadConsumer(..., max_delay=0.5)` (or 1.0) in `start_consumer`; the idle cost is a few "
@@ -909,7 +926,7 @@ def why_lines(runs: list[Run], figs: dict, args, profiles: dict, sparse: list[di
         "separate files, so scheduling does not contend with firing for escalator.db's write lock.",
         "9. **`fired_at` understates the lag on SQLite.** `TimerFiring.fire` reads the clock before "
         "`store.transaction()`, so `fired_at`, the event's time and the `escalator_timer_lag_seconds` metric "
-        "leave out the lock wait of 3.; reading it inside the transaction would make them true. The lag rows "
+        "leave out the lock wait (3.); reading it inside the transaction would make them true. The lag rows "
         "by the log's `at` above include it.",
     ]
 
@@ -942,7 +959,7 @@ def sparse_verdicts(sparse: list[dict]) -> list[str]:
     for s in sparse:
         worst = max((math.inf if lag is None else lag for lag in s["lags"]), default=math.inf)
         lines.append(f"- Sparse timers (no backlog), SQLite store + {QUEUE_LABELS[s['queue']]}: worst lag "
-                     f"{seconds(worst)} s over {len(s['lags'])} timers: "
+                     f"{with_unit(worst)} over {len(s['lags'])} timers: "
                      f"**{'holds' if worst <= TARGET_S else 'missed'}**.")
     return lines
 
@@ -989,7 +1006,9 @@ def report(runs: list[Run], prepared: dict, args, conditions: dict, prof: dict, 
                          f"about {s['total_s'] / s['tickets'] * args.timers:.0f} s for {args.timers:,}.")
     parts += ["", "## Side by side", "", *summary_table(runs, figs, args), "",
               "`worker CPU while firing` is between the first and the last firing; `firings/s sustained` is "
-              "over the same span.", "",
+              "over the same span. The run-queue and machine rows show how much other work on this machine "
+              "held the worker back: the columns ran one after another under different load, so compare "
+              "their rates with that in mind.", "",
               "## Throughput", "", *findings(runs, figs, args, prepared), "",
               *(["## Sparse timers, no backlog", "", *sparse_lines(sparse), ""] if sparse else []),
               "## Where a firing's time goes", "", *profile_lines(prof), "",
@@ -998,7 +1017,8 @@ def report(runs: list[Run], prepared: dict, args, conditions: dict, prof: dict, 
         parts += [f"## {LABELS[r.name]}", "", *segments(r), "", *timeline(r), ""]
     parts += ["## Reproduce", "", "Needs Redis on 127.0.0.1:6379 (DB 15 is flushed) and PostgreSQL on "
               "127.0.0.1:5432 (user postgres; a database escalator_bench_timers is created and dropped) for "
-              "the second and third columns.", "", "```",
+              f"the second and third columns. This run took {conditions['wall'] / 60:.1f} minutes, most of it "
+              "the arming (finding 1 makes it slower as the log grows) and three 90 s windows.", "", "```",
               ".venv/bin/python bench/timers.py",
               "# or: --timers 10000 --spread 60 --idle 20 --grace 30 --combos sqlite,sqlite+redis,postgres+redis",
               "```", ""]

@@ -18,6 +18,7 @@ class MemoryStore:
         self.log_by_ticket: dict[tuple[str, str], list[dict]] = {}
         self.timers: dict[int, dict] = {}
         self.timer_ids: dict[tuple[str, str, str], int] = {}
+        self.timers_by_ticket: dict[tuple[str, str], dict[str, int]] = {}   # keeps timers_of O(timers of one ticket)
         self.outbox: list[dict] = []
         self.matrices: dict[str, dict] = {}
         self._ids = itertools.count(1)
@@ -97,6 +98,7 @@ class MemoryTransaction:
                   warn_at, timer_id=None) -> int:
         timer_id = self.s.timer_ids.get((platform, key, name)) or next(self.s._ids)
         self.s.timer_ids[(platform, key, name)] = timer_id
+        self.s.timers_by_ticket.setdefault((platform, key), {})[name] = timer_id
         self.s.timers[timer_id] = {
             "id": timer_id, "platform": platform, "key": key, "name": name, "seconds": seconds, "calendar": calendar,
             "recurring": recurring, "state": "running", "started_at": now, "stopped_at": None, "segment_start": now,
@@ -108,7 +110,7 @@ class MemoryTransaction:
         self.s.timers[timer_id].update(values)
 
     def timers_of(self, platform, key) -> list[dict]:
-        return [self.s.timers[i] for (p, k, _), i in self.s.timer_ids.items() if (p, k) == (platform, key)]
+        return [self.s.timers[i] for i in self.s.timers_by_ticket.get((platform, key), {}).values()]
 
     def due_timer_ids(self, now, limit=500) -> list[int]:
         due = [t for t in self.s.timers.values() if t["state"] == "running" and (
