@@ -687,7 +687,7 @@ def rss_run(args, tmp: Path, template) -> dict:
 
 # --- where the time goes: the full path in process, phase by phase ------------------------------------
 
-def phases_child(out: Path, count: int, engine: str | None) -> None:
+def phases_child(out: Path, count: int, engine: str | None, data_dir: Path | None = None) -> None:
     """Run in a subprocess with the measured tree first on sys.path: post `count` deliveries through the
     Flask test client (no HTTP, no gunicorn, one thread) and time each phase of the view by wrapping the
     functions it calls; count the SQL statements; time a few store operations on their own."""
@@ -761,7 +761,7 @@ def phases_child(out: Path, count: int, engine: str | None) -> None:
             calls["store: COMMIT"] += 1
     sql.Store.transaction = transaction
 
-    tmp = Path(tempfile.mkdtemp(prefix="escalator-phases-"))
+    tmp = data_dir or Path(tempfile.mkdtemp(prefix="escalator-phases-"))
     values = {"rules": str(SOURCE["root"] / "rules"), "data_dir": str(tmp), "jira_webhook_secret": SECRET}
     if engine:
         values["engine"] = engine
@@ -770,7 +770,8 @@ def phases_child(out: Path, count: int, engine: str | None) -> None:
     event.listen(container.store.engine, "before_cursor_execute",
                  lambda *a: statements.__setitem__(0, statements[0] + 1))
     client = create_app(container).test_client()
-    reqs = RequestSet("PHASE", count + 200, *body_template())
+    reqs = RequestSet("PHASEDB" if data_dir else "PHASE", count + 200, *body_template())
+    stored_before = stored_deliveries(tmp / "escalator.db")
 
     def post(c, i, full=True):
         answer = c.post(PATH, data=reqs.body(i), headers=reqs.headers(i))
@@ -788,9 +789,13 @@ def phases_child(out: Path, count: int, engine: str | None) -> None:
     calls.clear()
     statements[0] = 0
     wall, cpu = run(client, 200, count)
-    result = {"count": count, "wall_ms": wall, "cpu_ms": cpu, "statements": statements[0] / count,
+    result = {"count": count, "stored_before": stored_before, "wall_ms": wall, "cpu_ms": cpu,
+              "statements": statements[0] / count,
               "phases": sorted(((name, total / count * 1e3, calls[name] / count) for name, total in totals.items()),
                                key=lambda row: (not row[0].startswith("total"), -row[1]))}
+    if data_dir:
+        out.write_text(json.dumps(result))
+        return
     sys.path.insert(0, str(ROOT / "bench"))
     from bare_app import create_bare_app
     bare = create_bare_app().test_client()
@@ -859,8 +864,9 @@ def micro_benchmarks(store, n: int = 300) -> list:
     return rows
 
 
-def run_phases(args, tmp: Path) -> dict | None:
-    out = tmp / "phases.json"
+def run_phases(args, tmp: Path, data_dir: Path | None = None) -> dict | None:
+    """The phase timing in a subprocess; on a fresh database, or on `data_dir`'s (a stopped server's)."""
+    out = tmp / ("phases-grown.json" if data_dir else "phases.json")
     env = {**os.environ, **{name: "" for name in CLEARED_ENV}}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE["root"]), os.environ.get("PYTHONPATH")]))
     command = [sys.executable, str(Path(__file__).resolve()), "--child-phases", str(out),
@@ -869,6 +875,8 @@ def run_phases(args, tmp: Path) -> dict | None:
         command += ["--engine", args.engine]
     if SOURCE["commit"]:
         command += ["--child-source", str(SOURCE["root"])]
+    if data_dir:
+        command += ["--child-data", str(data_dir)]
     done = subprocess.run(command, env=env, cwd=SOURCE["root"], capture_output=True, text=True, timeout=900)
     if done.returncode != 0 or not out.exists():
         log(f"phase timing failed: {done.stderr[-2000:]}")
@@ -1008,17 +1016,32 @@ def calibration_us() -> float:
 
 
 def phase_lines(phases: dict) -> list[str]:
+    grown = phases.get("grown")
     lines = [f"The full path in process (Flask test client: no HTTP, no gunicorn, one thread), {phases['count']} "
              "new deliveries on new tickets after 200 warm-up ones; each phase timed by wrapping the function "
-             "that does it, so `total` rows include the rows under them.", "",
+             "that does it, so `total` rows include the rows under them"
+             + (f". Then the same on the RSS run's database ({grown['stored_before']:,} deliveries stored), to "
+                "show what grows with the database." if grown else "."), "",
              f"- Full path: {phases['wall_ms']:.2f} ms wall, {phases['cpu_ms']:.2f} ms CPU per delivery; "
-             f"{phases['statements']:.1f} SQL statements per delivery",
+             f"{phases['statements']:.1f} SQL statements per delivery"
+             + (f"; on the RSS run's database {grown['wall_ms']:.2f} ms wall, {grown['cpu_ms']:.2f} ms CPU"
+                if grown else ""),
              f"- Bare endpoint, same client: {phases['bare_wall_ms']:.2f} ms wall, {phases['bare_cpu_ms']:.2f} ms "
-             f"CPU per request (full / bare CPU: {phases['cpu_ms'] / phases['bare_cpu_ms']:.1f}x)", "",
-             "| phase | ms per delivery (wall) | calls per delivery |", "| --- | ---: | ---: |"]
+             f"CPU per request (full / bare CPU: {phases['cpu_ms'] / phases['bare_cpu_ms']:.1f}x)", ""]
+    if grown:
+        after = {name: ms for name, ms, _ in grown["phases"]}
+        lines += [f"| phase | ms per delivery, fresh database | ms per delivery, {grown['stored_before']:,} "
+                  "deliveries stored | calls per delivery |", "| --- | ---: | ---: | ---: |"]
+    else:
+        lines += ["| phase | ms per delivery (wall) | calls per delivery |", "| --- | ---: | ---: |"]
     store = 0.0
     for name, ms, per in phases["phases"]:
-        lines.append(f"| {name} | {ms:.3f} | {per:g} |")
+        if grown:
+            later = after.get(name, float("nan"))
+            flag = " **grows**" if later > 3 * ms and later - ms > 1.0 else ""
+            lines.append(f"| {name} | {ms:.3f} | {later:.3f}{flag} | {per:g} |")
+        else:
+            lines.append(f"| {name} | {ms:.3f} | {per:g} |")
         if name.startswith("store:"):
             store += ms
     lines += ["", f"- Store calls together: {store:.2f} ms of the {phases['wall_ms']:.2f} ms "
@@ -1057,7 +1080,7 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
         f"- Load average (1 min) {conditions['load'][0]:.2f} before, {conditions['load'][1]:.2f} after; "
         f"`sum(range(1000))` took {conditions['calibration'][0]:.1f} µs before and "
         f"{conditions['calibration'][1]:.1f} µs after (compare with bench/results/engine.md)",
-        f"- Code: commit {code_version()}; date {datetime.date.today().isoformat()}",
+        f"- Code: commit {conditions['code']}; date {conditions['date']}",
         f"- gunicorn options of both servers: {conditions['options_check']}; workers x threads as below; "
         "the access log goes to a file",
         f"- Rule engine: {args.engine or 'the default (ESCALATOR_ENGINE unset: durable)'}; "
@@ -1215,7 +1238,10 @@ def parse_args(argv=None):
                         help="deliveries for the in-process phase timing (0: skip it)")
     parser.add_argument("--child-phases", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--child-source", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--child-data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--commit", help="run the servers from this commit (a git archive) instead of the work tree")
+    parser.add_argument("--raw", type=Path, help="also write every measurement to this JSON file")
+    parser.add_argument("--report-from", type=Path, help="only write the report again, from a --raw file")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     parser.add_argument("--out", type=Path, help=f"report file (default {DEFAULT_OUT})")
     return parser.parse_args(argv)
@@ -1223,10 +1249,17 @@ def parse_args(argv=None):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.report_from:
+        run = json.loads(args.report_from.read_text())
+        saved = argparse.Namespace(**{**run["args"], "out": args.out})
+        if run["rss"]:
+            run["rss"]["samples"] = [tuple(x[:2]) + ({int(k): v for k, v in x[2].items()},) + tuple(x[3:])
+                                     for x in run["rss"]["samples"]]
+        return write_report(saved, run["configs"], run["rss"], run["phases"], run["conditions"])
     if args.child_phases:
         if args.child_source:
             SOURCE.update(root=args.child_source, commit="snapshot")
-        return phases_child(args.child_phases, args.phase_requests, args.engine)
+        return phases_child(args.child_phases, args.phase_requests, args.engine, args.child_data)
     FULL_ARGS[:] = args.serve_arg
     tmp = Path(tempfile.mkdtemp(prefix="escalator-ingest-"))
     if args.commit:
@@ -1234,7 +1267,8 @@ def main(argv=None) -> None:
     template = body_template()
     conditions = {"load": [os.getloadavg()[0]], "options_check": cli_options_check(),
                   "body_bytes": len(template[0]) + len("SUP-1") + len(template[1]),
-                  "calibration": [calibration_us()],
+                  "calibration": [calibration_us()], "code": code_version(),
+                  "date": datetime.date.today().isoformat(),
                   "closed_tool": (wrk_version() if have_wrk() and not args.no_wrk
                                   else "Python client (one process per connection)")}
     log(f"servers from {code_version()}; gunicorn options {conditions['options_check']}; "
@@ -1253,6 +1287,9 @@ def main(argv=None) -> None:
             db = rss["database"]
             log(f"RSS run done in {rss['elapsed']:.0f} s; database {db['bytes'] / 2**20:.1f} MB "
                 f"{db.get('files')}; deliveries {db.get('deliveries')}")
+            if phases is not None:
+                log("in-process phase timing again, on the RSS run's database")
+                phases["grown"] = run_phases(args, tmp, data_dir=tmp / "data-rss")
     finally:
         if args.keep:
             log(f"kept {tmp}")
@@ -1260,6 +1297,14 @@ def main(argv=None) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
     conditions["load"].append(os.getloadavg()[0])
     conditions["calibration"].append(calibration_us())
+    if args.raw:
+        run = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "configs": configs,
+               "rss": rss, "phases": phases, "conditions": conditions}
+        args.raw.write_text(json.dumps(run, default=str))
+    write_report(args, configs, rss, phases, conditions)
+
+
+def write_report(args, configs, rss, phases, conditions) -> None:
     text, targets = report(args, configs, rss, phases, conditions)
     out = args.out or ROOT / DEFAULT_OUT
     out.parent.mkdir(parents=True, exist_ok=True)
