@@ -311,7 +311,7 @@ def median_us(result: dict, step: str = "evaluate") -> float:
 
 
 def disagreements(a: dict, b: dict) -> list[int]:
-    return [i for i, (x, y) in enumerate(zip(a["digests"], b["digests"])) if x != y]
+    return [i for i, (x, y) in enumerate(zip(a["digests"], b["digests"], strict=True)) if x != y]
 
 
 def backend_table(runs: dict, backend: str, sizes: list[int], count: int) -> list[str]:
