@@ -839,7 +839,7 @@ def micro_benchmarks(store, n: int = 300) -> list:
         for kind, data in kinds:
             tx.enqueue(Action("jira", key, kind, data), request=[{"method": "PUT", "url": "/x"}], status="dry_run",
                        now=now, delivery_id=None, log_id=None)
-    measure("3 x Transaction.enqueue (an insert(outbox).values(...) built per call)", enqueue_three)
+    measure("3 x Transaction.enqueue (one INSERT each)", enqueue_three)
 
     prebuilt = []
 
@@ -851,7 +851,7 @@ def micro_benchmarks(store, n: int = 300) -> list:
                                             request=[{"method": "PUT", "url": "/x"}], status="dry_run", attempts=0,
                                             next_attempt_at=now, last_error="", created_at=now, delivery_id=None,
                                             log_id=None) for kind, data in kinds])
-    measure("the same 3 outbox rows: one insert(outbox) built once, executemany", prebuilt_three)
+    measure("the same 3 outbox rows: one insert(outbox), executemany", prebuilt_three)
     try:
         from plugin.domain.clock import SystemClock
         from plugin.outbox import OutboxWorker
@@ -999,6 +999,29 @@ def died_lines(died: dict | None) -> list[str]:
             "log (access lines left out):", "", "```", died["log"], "```", ""]
 
 
+def budget_lines(config: dict, rate: float) -> list[str]:
+    """What the ratio target leaves the full path, in worker CPU per request (measured in the same rounds)."""
+    bare = median([r["bare"]["cpu_ms"] for r in config["throughput"]])
+    full = median([r["full"]["cpu_ms"] for r in config["throughput"]])
+    if not (bare > 0 and full > 0):
+        return []
+    budget = bare / TARGET_RATIO
+    return [f"  - In worker CPU (medians of the rounds): bare {bare:.2f} ms per request, so {TARGET_RATIO:.0%} of "
+            f"its throughput leaves the full path {budget:.2f} ms per request; it uses {full:.2f} ms, "
+            f"{full / budget:.1f}x that budget."]
+
+
+def rate_lines(config: dict, rate: float) -> list[str]:
+    full = config["latency"]["full"].get("cpu_ms", float("nan"))
+    if not full > 0:
+        return []
+    per_worker = 1e3 / (rate / config["workers"])
+    return [f"  - At {rate:g} requests/s each of the {config['workers']} worker(s) gets a request every "
+            f"{per_worker:.1f} ms and spends {full:.2f} ms of CPU on one (one Python process runs one request's "
+            f"Python at a time): {full / per_worker:.0%} busy" + (", so the queue grows without bound"
+                                                                 if full >= per_worker else "") + "."]
+
+
 def saturation_note(x: dict, rate: float) -> str:
     if x.get("saturated_at") is None:
         return ""
@@ -1095,9 +1118,11 @@ def report(args, configs: list[dict], rss: dict | None, phases: dict | None,
         "## Targets", "",
         f"- Throughput, full ≥ {TARGET_RATIO:.0%} of bare ({default['workers']}x{default['threads']}, median of "
         f"{len(ratios)} rounds): {ratio:.0%} — {verdict(targets['ratio'])}",
+        *budget_lines(default, args.rate),
         f"- p99 ≤ {TARGET_P99_MS:g} ms at {args.rate:g} requests/s (full, {default['workers']}x"
         f"{default['threads']}): {fmt(p99)} ms{saturation_note(default['latency']['full'], args.rate)} — "
         f"{verdict(targets['p99'])}",
+        *rate_lines(default, args.rate),
     ]
     rss_lines = []
     if rss:
