@@ -10,6 +10,7 @@ api = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
 
 MAX_LIMIT = 500
+_DECIDED = ("severity", "level", "owner", "assignee", "priority", "labels", "matrix_version")
 
 
 def _container():
@@ -30,18 +31,22 @@ def require_token():
 
 @api.get("/tickets/<platform>/<path:key>")
 def ticket(platform: str, key: str):
-    with _container().store.transaction() as tx:
+    with _container().store.reading() as tx:
         row = tx.ticket(platform, key)
-        if row is None:
+        pending = tx.pending_of(platform, key)
+        if row is None and not pending:
             return jsonify({"error": f"no ticket {platform}/{key} has been seen; check the platform and key"}), 404
         timeline = tx.timeline(platform, key)
         timers = tx.timers_of(platform, key)
         outbox = tx.outbox_rows(key=key, limit=MAX_LIMIT)
+    decided = {f: row[f] if row else ("" if f != "labels" else []) for f in _DECIDED}
     return jsonify({
-        "platform": platform, "key": key,
-        **{f: row[f] for f in ("severity", "level", "owner", "assignee", "priority", "labels", "matrix_version")},
-        "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
-        "timers": [_timer(t) for t in timers],
+        "platform": platform, "key": key, **decided,
+        "status": "pending" if pending else "decided",
+        "pending": [{"delivery": p["id"], "event": p["event_kind"], "received_at": _iso(p["received_at"])}
+                    for p in pending],
+        "created_at": _iso(row["created_at"]) if row else None, "updated_at": _iso(row["updated_at"]) if row else None,
+        "timers": [_timer(t, _container().clock.now()) for t in timers],
         "timeline": [_entry(e) for e in timeline],
         "outbox": [_outbox(o) for o in outbox if o["platform"] == platform],
     })
@@ -53,12 +58,12 @@ def deliveries():
         limit = min(max(int(request.args.get("limit", 50)), 1), MAX_LIMIT)
     except ValueError:
         return jsonify({"error": f"limit must be a number from 1 to {MAX_LIMIT}"}), 400
-    with _container().store.transaction() as tx:
+    with _container().store.reading() as tx:
         rows = tx.recent_deliveries(limit)
         counts = tx.outbox_counts()
         dead = tx.outbox_rows(status="dead", limit=limit)
         for row in rows:
-            row["received_at"] = _iso(row["received_at"])
+            row["received_at"], row["decided_at"] = _iso(row["received_at"]), _iso(row["decided_at"])
             row["outbox"] = [_outbox(o) for o in tx.outbox_rows(delivery_id=row["id"])]
     return jsonify({"deliveries": rows, "outbox": counts, "dead_letters": [_outbox(o) for o in dead]})
 
@@ -70,10 +75,11 @@ def healthz():
     body = {"matrix_version": evaluator.matrix.version, "engine": evaluator.backend_name,
             "dry_run": sorted({"jira", "zendesk"} - set(container.clients))}
     try:
-        container.store.ping()
+        backlog, oldest = container.store.backlog(container.clock.now())
     except Exception as exc:    # the health check reports any storage failure, it never raises
         return jsonify({"status": "unavailable", "database": f"unreachable: {type(exc).__name__}", **body}), 503
-    return jsonify({"status": "ok", "database": "ok", **body})
+    return jsonify({"status": "ok", "database": "ok", "backlog": backlog,
+                    "oldest_pending_seconds": round(oldest, 3), **body})
 
 
 @health.get("/metrics")
@@ -86,9 +92,12 @@ def _iso(value):
     return value.isoformat() if value is not None else None
 
 
-def _timer(t: dict) -> dict:
-    return {"name": t["name"], "state": t["state"], "seconds": t["seconds"], "calendar": t["calendar"],
-            "recurring": t["recurring"], "started_at": _iso(t["started_at"]), "stopped_at": _iso(t["stopped_at"])}
+def _timer(t: dict, now) -> dict:
+    overdue = t["state"] == "running" and t["due_at"] is not None and t["due_at"] <= now
+    return {"name": t["name"], "state": "breached" if overdue and not t["recurring"] else t["state"],
+            "seconds": t["seconds"], "calendar": t["calendar"], "recurring": t["recurring"],
+            "started_at": _iso(t["started_at"]), "due_at": _iso(t["due_at"]), "warn_at": _iso(t["warn_at"]),
+            "stopped_at": _iso(t["stopped_at"])}
 
 
 def _entry(e: dict) -> dict:

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
-from . import bootstrap
+from . import background, bootstrap
 from .api import api, health
-from .outbox import OutboxWorker, start_in_thread
-from .queue import start_consumer
 from .webhooks.views import bp as webhooks
 
 log = logging.getLogger(__name__)
@@ -29,11 +28,8 @@ def create_app(container: bootstrap.Container | None = None, *, start_worker: bo
     if reload:
         app.extensions["escalator.stop_reload"] = bootstrap.watch_rules(container.matrix)
     if start_worker:
-        worker = OutboxWorker(container.store, container.outbox_clients, container.clock,
-                              on_result=lambda platform, result: metrics.writebacks.labels(platform, result).inc())
-        app.extensions["escalator.wake"] = worker.wake
-        app.extensions["escalator.stop_worker"] = start_in_thread(worker)
-        app.extensions["escalator.consumer"] = start_consumer(container.timers.huey)
+        app.extensions["escalator.stop_worker"] = stop = threading.Event()
+        background.start(container, stop)
     return app
 
 

@@ -17,11 +17,11 @@ from .engine import Evaluator
 from .matrix import load_matrix
 from .metrics import Metrics
 from .notify import COMMS, CommsClient, Notifier
-from .queue import TimerQueue, make_huey
+from .processor import Processor
 from .service import EscalationService
 from .settings import Settings
-from .sla import TimerFiring
-from .store import Store
+from .store.port import StoragePort
+from .store.sql import SqlStore
 
 PLATFORMS = ("jira", "zendesk")
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class LiveMatrix:
     broken `rules/`, keeps the last good matrix running and says why.
     """
 
-    def __init__(self, settings: Settings, store: Store, clock: Clock):
+    def __init__(self, settings: Settings, store: StoragePort, clock: Clock):
         self.settings, self.store, self.clock = settings, store, clock
         self._lock = threading.Lock()
         self._by_version: dict[str, Evaluator] = {}
@@ -50,16 +50,13 @@ class LiveMatrix:
     def __call__(self) -> Evaluator:
         return self._current
 
-    def for_version(self, version: str, tx=None) -> Evaluator:
-        """The evaluator a ticket pinned to `version` uses; the current one for a new ticket.
-
-        Pass the caller's transaction: SQLite allows one writer, so a second one would wait on it.
-        """
+    def for_version(self, version: str) -> Evaluator:
+        """The evaluator a ticket pinned to `version` uses; the current one for a new ticket."""
         if not version or version == self._current.matrix.version:
             return self._current
         with self._lock:
             if version not in self._by_version:
-                self._by_version[version] = self._rebuild(version, tx) or self._current
+                self._by_version[version] = self._rebuild(version) or self._current
             return self._by_version[version]
 
     def reload(self) -> list:
@@ -96,11 +93,8 @@ class LiveMatrix:
             if not remember_only:
                 self._current = evaluator
 
-    def _rebuild(self, version: str, tx=None) -> Evaluator | None:
-        if tx is None:
-            with self.store.transaction() as own:
-                files = own.matrix_files(version)
-        else:
+    def _rebuild(self, version: str) -> Evaluator | None:
+        with self.store.transaction() as tx:
             files = tx.matrix_files(version)
         if files is None:
             log.warning("matrix %s is not stored; its tickets use the current matrix", version)
@@ -151,22 +145,22 @@ def read_sources(rules: str | Path) -> dict[str, str]:
 class Container:
     settings: Settings
     clock: Clock
-    store: Store
+    store: StoragePort
     matrix: LiveMatrix
     service: EscalationService
+    processor: Processor
     clients: dict           # platform write-back clients with credentials (the others are dry-run)
     planners: dict
     outbox_clients: dict    # what the outbox worker sends through: the platforms and the comms channels
-    metrics: Metrics
-    firing: TimerFiring
-    timers: TimerQueue      # or the simulator's virtual scheduler
+    metrics: Metrics | None
+    bots: dict[str, frozenset[str]]     # per platform, the accounts Escalator writes as
 
 
-def build(settings: Settings | None = None, *, clock: Clock | None = None, store: Store | None = None,
-          clients: dict | None = None, comms: CommsSettings | None = None, scheduler=None,
-          metrics: Metrics | None = None) -> Container:
-    """Everything wired from settings; tests and the simulator pass their own clock, store and
-    scheduler (anything with `schedule(wakeups)`) instead of the wall clock, SQL and Huey."""
+def build(settings: Settings | None = None, *, clock: Clock | None = None, store: StoragePort | None = None,
+          clients: dict | None = None, comms: CommsSettings | None = None, metrics: Metrics | None = None,
+          with_metrics: bool = True) -> Container:
+    """Everything wired from settings; tests and the simulator pass their own clock and store
+    instead of the wall clock and SQL (the simulator runs without metrics)."""
     from .writeback import build_clients, planner_for
 
     settings = settings or Settings.from_env()
@@ -174,20 +168,19 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
     if store is None:
         if not settings.database_url:
             Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        store = Store(settings.database)
+        store = SqlStore(settings.database)
     clients = build_clients(settings) if clients is None else clients
     planners = {p: clients.get(p) or planner_for(p, settings) for p in PLATFORMS}
     matrix = LiveMatrix(settings, store, clock)
-    bots = {"jira": {settings.jira_bot_account_id} - {""}, "zendesk": {settings.zendesk_bot_user_id} - {""}}
+    bots = {"jira": frozenset({settings.jira_bot_account_id} - {""}),
+            "zendesk": frozenset({settings.zendesk_bot_user_id} - {""})}
     notifier = Notifier(comms or CommsSettings.from_env(), ticket_urls(settings))
-    service = EscalationService(matrix, clock, planners, live_platforms=set(clients), bot_actors=bots,
-                                notifier=notifier)
-    metrics = metrics or Metrics(store)
-    firing = TimerFiring(store, service, clock, on_fired=metrics.timer_fired)
-    timers = scheduler if scheduler is not None else TimerQueue(make_huey(settings), firing)
+    service = EscalationService(matrix, planners, live_platforms=set(clients), notifier=notifier)
+    metrics = metrics or (Metrics(store, clock) if with_metrics else None)
+    processor = Processor(store, service, clock, on_pass=metrics.processed if metrics else None)
     outbox_clients = {**clients, COMMS: CommsClient(notifier)}
-    return Container(settings, clock, store, matrix, service, clients, planners, outbox_clients, metrics, firing,
-                     timers)
+    return Container(settings, clock, store, matrix, service, processor, clients, planners, outbox_clients, metrics,
+                     bots)
 
 
 def ticket_urls(settings: Settings) -> dict[str, str]:

@@ -19,6 +19,7 @@ from .matrix.lint import lint
 from .matrix.loader import read_matrix
 from .platforms import PARSERS, parse
 from .settings import Settings, mask_password
+from .store import migrate
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -150,27 +151,44 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
 @main.command()
 @click.option("--interval", default=1.0, show_default=True, type=float, help="Seconds between outbox passes.")
 def worker(interval):
-    """Fire SLA timers and send queued write-backs (for `serve --no-worker` deployments)."""
+    """Decide stored deliveries, fire SLA timers and send write-backs (for `serve --no-worker` deployments)."""
     import signal
     import threading
 
-    from . import bootstrap
-    from .outbox import OutboxWorker
-    from .queue import start_consumer
+    from . import background, bootstrap
 
     container = bootstrap.build()
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: container.matrix.reload())
-    consumer = start_consumer(container.timers.huey)
+    # On SQLite one processor per data directory: a second would only wait for the same write lock.
+    background.start(container, stop, elect=not container.settings.database_url.startswith("postgresql"),
+                     outbox_interval=interval)
     dry = sorted({"jira", "zendesk"} - set(container.clients))
-    console.print(f"worker started: SLA timers on {type(container.timers.huey).__name__}, "
-                  f"write-backs (dry-run for: {', '.join(dry) or 'none'})")
-    try:
-        OutboxWorker(container.store, container.outbox_clients, container.clock).run_forever(stop, interval)
-    finally:
-        consumer.stop(graceful=True)
+    console.print(f"worker started: deliveries, SLA timers and write-backs (dry-run for: {', '.join(dry) or 'none'})")
+    stop.wait()
+
+
+@main.command()
+@click.option("--since", required=True, help="First day (UTC), e.g. 2026-11-01.")
+@click.option("--until", default=None, help="Day after the last one (UTC).")
+def export(since, until):
+    """Write the deliveries the service recorded as JSONL, for `escalator replay --from`."""
+    import json
+    from datetime import UTC, datetime
+
+    from .store.sql import SqlStore
+
+    def day(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    store = SqlStore(_settings().database)
+    with store.reading() as tx:
+        rows = tx.deliveries_between(day(since), day(until) if until else None)
+    for row in rows:
+        click.echo(json.dumps({"at": row["received_at"].isoformat(), "platform": row["platform"],
+                               "headers": row["headers"], "body": json.loads(row["body"])}, sort_keys=True))
 
 
 def _configured(settings) -> set[str]:
@@ -181,22 +199,64 @@ def _configured(settings) -> set[str]:
 def _check_database(settings) -> None:
     from pathlib import Path
 
-    from .store import Store
+    from .store.sql import SqlStore
     if not settings.database_url:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     try:
-        Store(settings.database).dispose()
+        SqlStore(settings.database).dispose()
     except Exception as exc:    # any driver error: say which database and why, then stop
         _fail(f"cannot open the database ({type(exc).__name__}: {exc}); check ESCALATOR_DATABASE_URL", code=2)
 
 
 def _register_simulator() -> None:
-    from simulator.cli import export, replay_command, simulate
-    for command in (simulate, replay_command, export):
+    from simulator.cli import replay_command, simulate
+    for command in (simulate, replay_command):
         main.add_command(command)
 
 
 _register_simulator()
+
+
+# -- the database schema ----------------------------------------------------------------------
+
+@main.group()
+def db():
+    """The database schema: which revision it is at, and upgrading it to this release."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Bring the database schema up to this release (creating it if empty); safe to run again."""
+    url = _database_url()
+    revision = _on_database(migrate.upgrade, url)
+    console.print(f"{mask_password(url)} is at schema revision {revision}")
+
+
+@db.command("current")
+def db_current():
+    """Print the database's schema revision ("none" for an empty database)."""
+    url = _database_url()
+    revision = _on_database(migrate.current_revision, url)
+    console.print(revision or "none")
+    if revision != migrate.HEAD:
+        err_console.print(f"this release needs revision {migrate.HEAD}: run `escalator db upgrade`")
+
+
+def _database_url() -> str:
+    settings = _settings()
+    if not settings.database_url:     # the embedded SQLite file lives in the data directory
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    return settings.database
+
+
+def _on_database(action, url: str):
+    from sqlalchemy.exc import SQLAlchemyError
+    try:
+        return action(url)
+    except EscalatorError as exc:       # a schema this release cannot use; the message names the database
+        _fail(str(exc), code=1)
+    except SQLAlchemyError as exc:      # no server, wrong credentials, a file that cannot be opened
+        _fail(f"cannot open the database {mask_password(url)}: {exc}", code=2)
 
 
 # -- output helpers ---------------------------------------------------------------------------

@@ -4,39 +4,50 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from .store import Store
+_LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
 
 
 class Metrics:
-    def __init__(self, store: Store):
+    def __init__(self, store, clock):
         self.registry = CollectorRegistry()
         self.deliveries = Counter("escalator_deliveries_total", "Webhook deliveries by platform and outcome",
                                   ["platform", "status"], registry=self.registry)
-        self.decision_seconds = Histogram(
-            "escalator_decision_seconds", "Time to evaluate the matrix and store the decision",
-            ["platform"], registry=self.registry,
-            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+        self.decision_lag = Histogram("escalator_decision_lag_seconds",
+                                      "From a delivery's receipt to its decision being stored",
+                                      registry=self.registry, buckets=_LAG_BUCKETS)
+        self.decided = Counter("escalator_decided_total", "Deliveries decided and timer events fired",
+                               ["kind"], registry=self.registry)
         self.writebacks = Counter("escalator_writebacks_total", "Write-back attempts by platform and result",
                                   ["platform", "result"], registry=self.registry)
         self.timer_lag = Histogram("escalator_timer_lag_seconds", "How late an SLA timer fired after its due time",
-                                   ["event"], registry=self.registry,
-                                   buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300))
-        self.registry.register(_OutboxCollector(store))
+                                   ["event"], registry=self.registry, buckets=_LAG_BUCKETS)
+        self.registry.register(_StoreCollector(store, clock))
 
-    def timer_fired(self, event: str, timer: str, lag_seconds: float) -> None:
-        self.timer_lag.labels(event).observe(max(lag_seconds, 0.0))
+    def processed(self, done) -> None:
+        """Called by the processor after each pass it wrote."""
+        for lag in done.lags:
+            self.decision_lag.observe(max(lag, 0.0))
+        for event, lag in done.timer_lags:
+            self.timer_lag.labels(event).observe(max(lag, 0.0))
+        self.decided.labels("delivery").inc(done.decided)
+        self.decided.labels("ignored").inc(done.ignored)
+        self.decided.labels("timer").inc(done.fired)
 
 
-class _OutboxCollector:
-    """Outbox rows by status, read from the database at scrape time so every process agrees."""
+class _StoreCollector:
+    """Backlog and outbox depth, read from the database at scrape time so every process agrees."""
 
-    def __init__(self, store: Store):
-        self.store = store
+    def __init__(self, store, clock):
+        self.store, self.clock = store, clock
 
     def collect(self):
+        backlog, oldest = self.store.backlog(self.clock.now())
+        yield GaugeMetricFamily("escalator_backlog", "Deliveries received and not yet decided", value=backlog)
+        yield GaugeMetricFamily("escalator_oldest_pending_seconds", "How long the oldest undecided delivery waited",
+                                value=oldest)
         gauge = GaugeMetricFamily("escalator_outbox_rows", "Outbox rows by status (pending is the depth)",
                                   labels=["status"])
-        with self.store.transaction() as tx:
+        with self.store.reading() as tx:
             counts = tx.outbox_counts()
         for status in ("pending", "sending", "sent", "skipped", "dry_run", "dead"):
             gauge.add_metric([status], counts.get(status, 0))

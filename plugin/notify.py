@@ -6,14 +6,16 @@ outbox worker (retries, dead letters, dry-run) and their rendered text goes into
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .comms import CommsSettings, Message, build_senders, message_context, plan_notification
+from .comms.render import uses_variable
 from .domain.actions import Action
 from .domain.decision import Decision
 from .domain.matrix import Matrix
 from .domain.ticket import TicketEvent
+from .domain.timers import PAUSED, RUNNING, Timer
 from .writeback.base import SENT, WriteResult
 
 COMMS = "comms"         # the outbox "platform" of messages Escalator sends itself
@@ -33,12 +35,15 @@ class Notifier:
         self.senders = build_senders(comms_settings)
         self.ticket_urls = ticket_urls      # platform -> URL pattern with {key}
 
-    def plan(self, tx, event: TicketEvent, decision: Decision, matrix: Matrix, now, marker: str) -> Planned:
+    def plan(self, event: TicketEvent, decision: Decision, matrix: Matrix, now, marker: str, *,
+             snapshot: Mapping, timers: Iterable[Timer], history: Callable[[], list[Mapping]]) -> Planned:
+        """The messages of `decision`; `history` gives the ticket's log, read only if a template shows it."""
         planned = Planned()
         if not decision.notifications:
             return planned
-        ticket = self._ticket(tx, event, decision)
-        context = self._context(tx, event, decision, matrix, ticket, now)
+        ticket = self._ticket(event, decision, snapshot)
+        needs_log = any(uses_variable(matrix.templates_dir, n.template, "timeline") for n in decision.notifications)
+        context = self._context(decision, matrix, ticket, timers, history() if needs_log else (), now)
         for index, notification in enumerate(decision.notifications):
             outbound = plan_notification(notification, matrix=matrix, templates_dir=matrix.templates_dir,
                                          ticket=ticket, context=context, marker=f"{marker}-{index}")
@@ -53,8 +58,7 @@ class Notifier:
                 "withheld": list(outbound.withheld), "problems": list(outbound.problems)})
         return planned
 
-    def _ticket(self, tx, event: TicketEvent, decision: Decision) -> dict:
-        snapshot = (tx.ticket(event.platform, event.key) or {}).get("snapshot") or {}
+    def _ticket(self, event: TicketEvent, decision: Decision, snapshot: Mapping) -> dict:
         url = self.ticket_urls.get(event.platform, "")
         return {**snapshot, "key": event.key, "platform": event.platform,
                 "reporter": snapshot.get("reporter_name") or snapshot.get("reporter", ""),
@@ -62,16 +66,16 @@ class Notifier:
                 "url": url.format(key=event.key) if url else "",
                 "labels": list(dict.fromkeys(list(snapshot.get("labels", [])) + list(decision.labels)))}
 
-    def _context(self, tx, event, decision, matrix, ticket, now) -> dict:
-        timers = [{"name": t["name"], "due": t["due_at"], "state": t["state"]}
-                  for t in tx.timers_of(event.platform, event.key) if t["state"] in ("running", "paused")]
+    def _context(self, decision, matrix, ticket, timers, log, now) -> dict:
+        running = [{"name": t.name, "due": t.due_at, "state": t.state} for t in timers
+                   if t.state in (RUNNING, PAUSED)]
         timeline = [{"at": e["at"], "what": f"{e['event_kind']}: " + ", ".join(f"{k} {v[0] or '-'} → {v[1]}"
                                                                              for k, v in e["changes"].items()),
                      "why": "; ".join(f["rule"] for f in e["decision"].get("trace", []))}
-                    for e in tx.timeline(event.platform, event.key)[-MAX_TIMELINE:]]
+                    for e in log[-MAX_TIMELINE:]]
         reason = "; ".join(f.rule for f in decision.trace if f.decided) or "the matrix's default path"
         return message_context(ticket, matrix, severity=decision.severity, level=decision.level,
-                               owner=decision.owner, timers=timers, timeline=timeline, reason=reason, now=now)
+                               owner=decision.owner, timers=running, timeline=timeline, reason=reason, now=now)
 
     def is_live(self, message: Mapping) -> bool:
         """Whether this message's channel is configured to send; otherwise it is dry-run."""

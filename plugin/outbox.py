@@ -15,14 +15,13 @@ from datetime import timedelta
 from .domain.actions import Action
 from .domain.clock import Clock
 from .domain.errors import RemoteActionError
-from .store import Store
 
 log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)
 
 
 class OutboxWorker:
-    def __init__(self, store: Store, clients: Mapping, clock: Clock, *, max_attempts: int = 8,
+    def __init__(self, store, clients: Mapping, clock: Clock, *, max_attempts: int = 8,
                  base_delay: float = 2.0, max_delay: float = 900.0, rng: random.Random | None = None,
                  on_result=None):
         self.store, self.clients, self.clock = store, clients, clock
@@ -91,10 +90,3 @@ class OutboxWorker:
             tx.finish(row["id"], status=status, now=self.clock.now(), error=error)
         self.on_result(row["platform"], status)
 
-
-def start_in_thread(worker: OutboxWorker, interval: float = 1.0) -> threading.Event:
-    """Run the worker on a daemon thread; set the returned event to stop it."""
-    stop = threading.Event()
-    threading.Thread(target=worker.run_forever, args=(stop, interval), name="escalator-outbox",
-                     daemon=True).start()
-    return stop

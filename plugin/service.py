@@ -1,22 +1,24 @@
-"""handle(event): the one path every ticket event takes, live or replayed.
+"""One event on one ticket: evaluate the matrix, plan timers, messages and write-backs, and say why.
 
-Load what we know of the ticket, evaluate the matrix, write only what changed, log why, and
-queue the write-backs — all inside the caller's transaction, so a delivery, its decision and its
-outbox rows are stored together or not at all. No Flask, no HTTP: the simulator calls this too.
+Pure on values read beforehand: no store, no lock, no Flask. The processor calls it for deliveries
+and due timers alike, live and in replays, and writes what it returns in one batch.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Protocol
 
 from .domain.actions import NOTE, Action, plan_actions
-from .domain.clock import Clock
 from .domain.decision import Decision
+from .domain.snapshot import TIMER_ACTOR, merged_snapshot
 from .domain.ticket import TicketEvent, TicketState
+from .domain.timers import plan_timers
 from .engine import Evaluator
 from .notify import COMMS, Notifier
-from .sla import TIMER_ACTOR, TimerBook, Wakeup, merged_snapshot
+from .sla import clocks_for
+from .store.port import LogEntry, OutboxRow, TicketRecord
 
 _COMPARED = ("severity", "level", "owner", "assignee", "priority")
 
@@ -25,78 +27,75 @@ class RequestPlanner(Protocol):
     def requests_for(self, action: Action) -> list: ...
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status: str                     # accepted | ignored
-    reason: str = ""
-    decision: Decision | None = None
-    changes: dict = field(default_factory=dict)
-    outbox_ids: tuple[int, ...] = ()
-    log_id: int | None = None
-    wakeups: tuple[Wakeup, ...] = ()   # when the queue must wake the worker for this ticket's timers
-
-
 class Matrices(Protocol):
     def __call__(self) -> Evaluator: ...
-    def for_version(self, version: str, tx=None) -> Evaluator: ...
+    def for_version(self, version: str) -> Evaluator: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one event did to one ticket."""
+    record: TicketRecord                # the ticket after the event
+    decision: Decision | None = None
+    changes: dict = field(default_factory=dict)
+    entry: LogEntry | None = None       # None when nothing worth logging happened
 
 
 class EscalationService:
-    def __init__(self, matrices: Matrices, clock: Clock, planners: Mapping[str, RequestPlanner],
-                 live_platforms: set[str], bot_actors: Mapping[str, set[str]] | None = None,
+    def __init__(self, matrices: Matrices, planners: Mapping[str, RequestPlanner], live_platforms: set[str],
                  notifier: Notifier | None = None):
         self.matrices = matrices
-        self.notifier = notifier
-        self.clock = clock
         self.planners = planners
         self.live_platforms = live_platforms       # platforms with write-back credentials
-        self.bot_actors = bot_actors or {}
+        self.notifier = notifier
 
-    def handle(self, tx, event: TicketEvent, delivery_id: int | None = None) -> Outcome:
-        if event.actor and event.actor in self.bot_actors.get(event.platform, set()):
-            return Outcome("ignored", "an echo of Escalator's own write-back (the actor is the bot account)")
-        before = tx.ticket_state(event.platform, event.key)
-        evaluator = self.matrices.for_version(before.matrix_version, tx)    # a ticket keeps its matrix
+    def decide(self, record: TicketRecord, event: TicketEvent, now: datetime, delivery_id: int | None = None,
+               history: Callable[[], list] = list) -> Step:
+        """The ticket after `event` at `now`; `history` reads its log, only if a message shows it."""
+        before = record.state
+        evaluator = self.matrices.for_version(before.matrix_version)     # a ticket keeps its matrix
         event = evaluator.prepare(event)        # the snapshot and messages need the mapped attributes too
         decision = evaluator.evaluate(event, before)
-        after = _state_after(before, decision, evaluator.matrix.version)
-        changes = {f: [getattr(before, f), getattr(after, f)] for f in _COMPARED
-                   if getattr(before, f) != getattr(after, f)}
-        if set(after.labels) != set(before.labels):
-            changes["labels"] = [list(before.labels), list(after.labels)]
-        now = self.clock.now()
-        log_id = None
-        if changes or decision.trace or decision.start_timers or decision.stop_timers or decision.notifications:
-            log_id = tx.append_log(platform=event.platform, key=event.key, at=now, delivery_id=delivery_id,
-                                   event_kind=event.kind.value, actor=event.actor, changes=changes,
-                                   decision=decision.as_dict(), matrix_version=after.matrix_version)
-        is_timer_event = event.actor == TIMER_ACTOR     # keep the snapshot of the last real event
-        snapshot = None if is_timer_event else merged_snapshot(tx.ticket(event.platform, event.key), event)
-        tx.save_ticket(event.platform, event.key, after, now, snapshot)
-        wakeups = TimerBook(tx, evaluator.matrix, now).apply(event, decision, before.severity != after.severity)
+        matrix = evaluator.matrix
+        after = _state_after(before, decision, matrix.version)
+        changes = _changes(before, after)
+        timers = plan_timers(record.timers, event, decision, before.severity != after.severity, matrix,
+                             clocks_for(matrix), now)
+        snapshot = record.snapshot if event.actor == TIMER_ACTOR else merged_snapshot(record.snapshot, event)
+        new = replace(record, state=after, snapshot=snapshot, timers=timers, version=record.version + 1)
+        if not (changes or decision.trace or decision.start_timers or decision.stop_timers or decision.notifications):
+            return Step(new, decision, changes)
+        marker = f"escalator-{new.version}"     # unique among the ticket's comments, stable across retries
         actions = plan_actions(event.platform, event.key, before, decision, event.priority)
-        if self.notifier is not None and log_id is not None:
-            planned = self.notifier.plan(tx, event, decision, evaluator.matrix, now, f"escalator-{log_id}")
+        communications = []
+        if self.notifier is not None:
+            planned = self.notifier.plan(event, decision, matrix, now, marker, snapshot=snapshot,
+                                         timers=timers.values(), history=history)
             actions += planned.actions + planned.messages
-            if planned.log:
-                tx.set_log_communications(log_id, planned.log)
-        outbox_ids = tuple(self._enqueue(tx, action, log_id, delivery_id, now) for action in actions)
-        return Outcome("accepted", decision=decision, changes=changes, outbox_ids=outbox_ids, log_id=log_id,
-                       wakeups=tuple(wakeups))
+            communications = planned.log
+        outbox = tuple(self._outbox_row(action, marker, delivery_id) for action in actions)
+        entry = LogEntry(event.platform, event.key, now, delivery_id, event.kind.value, event.actor, changes,
+                         decision.as_dict(), after.matrix_version, communications, outbox)
+        return Step(new, decision, changes, entry)
 
-    def _enqueue(self, tx, action: Action, log_id, delivery_id, now) -> int:
+    def _outbox_row(self, action: Action, marker: str, delivery_id: int | None) -> OutboxRow:
         if action.platform == COMMS:
             live = self.notifier.is_live(action.data)
-            return tx.enqueue(action, request=[self.notifier.describe(action.data)],
-                              status="pending" if live else "dry_run", now=now, delivery_id=delivery_id,
-                              log_id=log_id)
+            return OutboxRow(action.platform, action.key, action.kind, action.data,
+                             [self.notifier.describe(action.data)], "pending" if live else "dry_run", delivery_id)
         if action.kind == NOTE and "marker" not in action.data:
             # Lets the writer find a note it already posted when a retry follows a lost response.
-            marked = {**action.data, "marker": f"escalator-{log_id}"}
-            action = Action(action.platform, action.key, action.kind, marked)
+            action = Action(action.platform, action.key, action.kind, {**action.data, "marker": marker})
         requests = [r.describe() for r in self.planners[action.platform].requests_for(action)]
         status = "pending" if action.platform in self.live_platforms else "dry_run"
-        return tx.enqueue(action, request=requests, status=status, now=now, delivery_id=delivery_id, log_id=log_id)
+        return OutboxRow(action.platform, action.key, action.kind, action.data, requests, status, delivery_id)
+
+
+def _changes(before: TicketState, after: TicketState) -> dict:
+    changes = {f: [getattr(before, f), getattr(after, f)] for f in _COMPARED if getattr(before, f) != getattr(after, f)}
+    if set(after.labels) != set(before.labels):
+        changes["labels"] = [list(before.labels), list(after.labels)]
+    return changes
 
 
 def _state_after(before: TicketState, decision: Decision, matrix_version: str) -> TicketState:

@@ -1,4 +1,4 @@
-"""`escalator simulate`, `escalator replay` and `escalator export`."""
+"""`escalator simulate` and `escalator replay`."""
 from __future__ import annotations
 
 import json
@@ -49,14 +49,15 @@ def simulate(incidents, days, seed, start, rules_dir, out_dir, engine):
     deliveries = _generate(seed, incidents, days, start)
     result = _replay_with_progress(deliveries, rules_dir, engine, f"replaying {len(deliveries)} deliveries")
     summary = {"seed": seed, "incidents": incidents, "days": days, "start": start,
-               "matrix_version": result.container.matrix().matrix.version, "deliveries": result.deliveries,
+               "matrix_version": result.matrix.matrix.version, "deliveries": result.deliveries,
                "duplicates": result.duplicates, "timer_firings": result.timer_firings,
                **summarize(result.store, result.ended)}
     _print_summary(summary)
     out_dir = out_dir or Path("out") / f"sim-{seed}"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    (out_dir / "tickets.json").write_text(json.dumps(per_ticket(result.store), indent=2, sort_keys=True) + "\n")
+    tickets = per_ticket(result.store, result.ended)
+    (out_dir / "tickets.json").write_text(json.dumps(tickets, indent=2, sort_keys=True) + "\n")
     (out_dir / "report.html").write_text(_simulation_html(summary))
     console.print(f"wrote {out_dir}/summary.json, tickets.json and report.html")
 
@@ -109,9 +110,9 @@ def replay_command(baseline, candidate, from_file, seed, incidents, days, start,
     deliveries = read_jsonl(from_file) if from_file else _generate(seed, incidents, days, start)
     before = _replay_with_progress(deliveries, baseline, engine, "baseline")
     after = _replay_with_progress(deliveries, candidate, engine, "candidate")
-    diff = compare(per_ticket(before.store), per_ticket(after.store))
+    diff = compare(per_ticket(before.store, before.ended), per_ticket(after.store, after.ended))
     diff["aggregate"] = _aggregate(summarize(before.store, before.ended), summarize(after.store, after.ended),
-                                   per_ticket(before.store), per_ticket(after.store))
+                                   per_ticket(before.store, before.ended), per_ticket(after.store, after.ended))
     click.echo(markdown(diff))
     out_dir = out_dir or Path("out") / "replay"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -166,20 +167,3 @@ def _diff_html(diff: dict) -> str:
                            "values": {"baseline": agg["breaches"][0], "candidate": agg["breaches"][1]}}],
                          [{"title": "Tickets decided differently", "header": ["ticket", "what changed"],
                            "rows": rows}])
-
-
-@click.command()
-@click.option("--since", required=True, help="First day (UTC), e.g. 2026-11-01.")
-@click.option("--until", default=None, help="Day after the last one (UTC).")
-def export(since, until):
-    """Write the deliveries the service recorded as JSONL, for `escalator replay --from`."""
-    from plugin.settings import Settings
-    from plugin.store import Store
-
-    settings = Settings.from_env()
-    store = Store(settings.database)
-    with store.transaction() as tx:
-        rows = tx.deliveries_between(_start(since), _start(until) if until else None)
-    for row in rows:
-        click.echo(json.dumps({"at": row["received_at"].isoformat(), "platform": row["platform"],
-                               "headers": row["headers"], "body": json.loads(row["body"])}, sort_keys=True))

@@ -1,60 +1,56 @@
-"""Replay deliveries on a virtual clock through production's parsers, service and timers.
+"""Replay deliveries on a virtual clock through production's intake and processor.
 
-Time jumps from one delivery or timer wake-up to the next; nothing sleeps and nothing reads the
-wall clock. Write-backs and messages are recorded in the outbox as dry-run, never sent.
+Time jumps from one delivery or due timer to the next; nothing sleeps and nothing reads the wall
+clock. The store is in memory; write-backs and messages are recorded as dry-run, never sent.
 """
 from __future__ import annotations
 
-import heapq
-import itertools
-import json
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from plugin import bootstrap
 from plugin.comms import CommsSettings
 from plugin.domain.clock import FixedClock
-from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
-from plugin.platforms import dedupe_key, parse
-from plugin.settings import Settings
-
-from .store import MemoryStore
+from plugin.domain.errors import AnomalousPayload
+from plugin.engine import Evaluator
+from plugin.intake import ingest
+from plugin.matrix import load_matrix
+from plugin.notify import Notifier
+from plugin.processor import Processor
+from plugin.service import EscalationService
+from plugin.store.memory import MemoryStore
 
 # Timers still running after the last delivery are followed this far, then the replay stops:
 # a recurring update cadence would otherwise tick forever.
 TAIL = timedelta(days=2)
-_DELIVERY, _WAKEUP = 0, 1
+PLATFORMS = ("jira", "zendesk")
 
 
-class VirtualScheduler:
-    """The in-memory stand-in for the Huey queue: wake-ups in time order."""
+class OneMatrix:
+    """Every ticket of a replay is decided by the one matrix under test."""
 
-    def __init__(self):
-        self.queue: list = []
-        self._order = itertools.count()
+    def __init__(self, evaluator: Evaluator):
+        self.evaluator = evaluator
 
-    def schedule(self, wakeups) -> None:
-        for wakeup in wakeups:
-            heapq.heappush(self.queue, (wakeup.at, _WAKEUP, next(self._order), wakeup.timer_id))
+    def __call__(self) -> Evaluator:
+        return self.evaluator
 
-    def add_delivery(self, delivery) -> None:
-        heapq.heappush(self.queue, (delivery.at, _DELIVERY, next(self._order), delivery))
+    def for_version(self, version: str) -> Evaluator:
+        return self.evaluator
 
 
-class _NoMetrics:
-    """A replay has no scraper; Prometheus metrics would also stamp creation times from the wall clock."""
+class NoRequests:
+    """A replay records what it would write, not the HTTP requests that would carry it."""
 
-    def timer_fired(self, event: str, timer: str, lag_seconds: float) -> None:
-        pass
+    def requests_for(self, action) -> list:
+        return []
 
 
 @dataclass
 class Replay:
     store: MemoryStore
-    container: bootstrap.Container
+    matrix: Evaluator
     started: datetime
     ended: datetime
     deliveries: int = 0
@@ -74,52 +70,41 @@ def replay(deliveries: Iterable, rules: str | Path, *, engine: str = "durable", 
     deliveries = sorted(deliveries, key=lambda d: d.at)
     if not deliveries:
         raise ValueError("nothing to replay: no deliveries")
-    with tempfile.TemporaryDirectory(prefix="escalator-replay-") as data_dir:   # for matrices rebuilt from storage
-        return _run(deliveries, rules, engine, until, progress, data_dir)
-
-
-def _run(deliveries, rules, engine, until, progress, data_dir) -> Replay:
-    clock = FixedClock(deliveries[0].at)
-    scheduler = VirtualScheduler()
-    store = MemoryStore()
-    container = bootstrap.build(Settings(rules=str(rules), engine=engine, data_dir=data_dir), clock=clock,
-                                store=store, clients={}, comms=CommsSettings(), scheduler=scheduler,
-                                metrics=_NoMetrics())
-    for delivery in deliveries:
-        scheduler.add_delivery(delivery)
-    stop_at = until or deliveries[-1].at + TAIL
-    result = Replay(store, container, deliveries[0].at, stop_at)
-    while scheduler.queue and scheduler.queue[0][0] <= stop_at:
-        at, kind, _, item = heapq.heappop(scheduler.queue)
-        clock.current = max(clock.current, at)
-        if kind == _DELIVERY:
-            _deliver(container, scheduler, item, result)
-            if progress:
-                progress(1)
-        else:
-            result.timer_firings += 1
-            scheduler.schedule(container.firing.fire(item))
+    evaluator = Evaluator(load_matrix(rules), engine)
+    clock, store = FixedClock(deliveries[0].at), MemoryStore()
+    service = EscalationService(OneMatrix(evaluator), {p: NoRequests() for p in PLATFORMS}, live_platforms=set(),
+                                notifier=Notifier(CommsSettings(), {}))
+    result = Replay(store, evaluator, deliveries[0].at, until or deliveries[-1].at + TAIL)
+    _run(deliveries, Processor(store, service, clock), clock, result, progress)
     return result
 
 
-def _deliver(container, scheduler: VirtualScheduler, delivery, result: Replay) -> None:
+def _run(deliveries: list, processor: Processor, clock: FixedClock, result: Replay, progress) -> None:
+    store, position = processor.store, 0
+    while True:
+        upcoming = [t for t in (deliveries[position].at if position < len(deliveries) else None,
+                                store.next_timer_at()) if t is not None]
+        if not upcoming or min(upcoming) > result.ended:
+            return
+        clock.current = max(clock.current, min(upcoming))
+        while position < len(deliveries) and deliveries[position].at <= clock.current:
+            _deliver(store, deliveries[position], result)
+            position += 1
+            if progress:
+                progress(1)
+        while done := processor.run_once():
+            result.timer_firings += done.fired
+            result.ignored += done.ignored
+
+
+def _deliver(store: MemoryStore, delivery, result: Replay) -> None:
     result.deliveries += 1
     try:
-        event = parse(delivery.platform, json.loads(delivery.body), delivery.headers)
-    except UnsupportedEvent:
-        result.ignored += 1
-        return
-    except (AnomalousPayload, ValueError):
+        receipt = ingest(store, delivery.platform, delivery.body, delivery.headers, delivery.at)
+    except AnomalousPayload:
         result.rejected += 1
         return
-    if event is None:
+    if receipt.status == "duplicate":
+        result.duplicates += 1
+    elif receipt.status == "ignored":
         result.ignored += 1
-        return
-    with container.store.transaction() as tx:
-        delivery_id = tx.record_delivery(platform=delivery.platform,
-                                         dedupe_key=dedupe_key(delivery.platform, delivery.headers, delivery.body))
-        if delivery_id is None:
-            result.duplicates += 1
-            return
-        outcome = container.service.handle(tx, event, delivery_id)
-    scheduler.schedule(outcome.wakeups)

@@ -6,7 +6,9 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from statistics import mean
 
-from .store import MemoryStore
+from plugin.domain.timers import STOPPED, Timer
+from plugin.store.memory import MemoryStore
+from plugin.store.rows import timer_of
 
 
 def summarize(store: MemoryStore, ended: datetime) -> dict:
@@ -17,20 +19,20 @@ def summarize(store: MemoryStore, ended: datetime) -> dict:
         "escalation_rate_by_area": _escalation_rate(tickets),
         "mtta_minutes": _minutes(_ack_times(store)),
         "mttr_hours": _hours(_resolution_times(store)),
-        "sla_attainment": _attainment(store),
+        "sla_attainment": _attainment(store, ended),
         "dwell_hours_by_level": _dwell(store, ended),
         "load_by_owner": dict(Counter(t["owner"] or "unowned" for t in tickets).most_common()),
         "writes": dict(sorted(Counter(f"{r['platform']}:{r['kind']}" for r in store.outbox).items())),
     }
 
 
-def per_ticket(store: MemoryStore) -> dict[str, dict]:
+def per_ticket(store: MemoryStore, ended: datetime) -> dict[str, dict]:
     """What each ticket ended with, and when it was first paged beyond L1: what a rule change moves."""
     out = {}
     for (platform, key), row in sorted(store.tickets.items()):
         log = store.log_by_ticket.get((platform, key), [])
         paged = next((e["at"] for e in log if e["changes"].get("level", ["", ""])[1] not in ("", "L1")), None)
-        breaches = sorted(t["name"] for t in store.tx.timers_of(platform, key) if t["state"] == "breached")
+        breaches = sorted(t["name"] for t in store.timers_of(platform, key) if _missed(timer_of(t), ended))
         out[f"{platform}/{key}"] = {"severity": row["severity"], "level": row["level"], "owner": row["owner"],
                                     "first_page": paged.isoformat() if paged else None, "breaches": breaches}
     return out
@@ -57,13 +59,21 @@ def _resolution_times(store: MemoryStore) -> list[float]:
     return times
 
 
-def _attainment(store: MemoryStore) -> dict[str, dict]:
+def _missed(timer: Timer, ended: datetime) -> bool:
+    """A deadline passed before the clock stopped; a cadence misses nothing here (its lapses are logged)."""
+    return not timer.recurring and timer.breached_at(ended)
+
+
+def _attainment(store: MemoryStore, ended: datetime) -> dict[str, dict]:
+    """Met: stopped by its deadline. Missed: stopped late, or still running past it. Timers still
+    running within their deadline, paused ones and cadences are neither."""
     met, missed = Counter(), Counter()
-    for t in store.timers.values():
-        if t["state"] == "breached":
-            missed[t["name"]] += 1
-        elif t["state"] == "stopped" and not t["recurring"]:
-            met[t["name"]] += 1
+    for row in store.timers.values():
+        timer = timer_of(row)
+        if _missed(timer, ended):
+            missed[timer.name] += 1
+        elif timer.state == STOPPED and not timer.recurring:
+            met[timer.name] += 1
     return {name: {"met": met[name], "missed": missed[name],
                    "rate": round(met[name] / (met[name] + missed[name]), 3)}
             for name in sorted(set(met) | set(missed))}

@@ -20,7 +20,9 @@ from pathlib import Path
 import jsonschema
 
 from plugin.domain.durations import parse_duration
+from plugin.domain.timers import BREACHED, RUNNING
 from plugin.matrix.yamlsrc import YamlDoc, YamlSyntaxError, load_yaml, path_text
+from plugin.store.rows import timer_of
 
 from .generator import Delivery, build_world
 from .payloads import (
@@ -604,14 +606,15 @@ class _TicketView:
 
     @property
     def timers(self) -> list[dict]:
-        return self.result.store.tx.timers_of(self.platform, self.key)
+        return self.result.store.timers_of(self.platform, self.key)
 
     @property
     def log(self) -> list[dict]:
         return self.result.store.log_by_ticket.get((self.platform, self.key), [])
 
     def timers_in(self, state: str) -> list[str]:
-        return sorted(t["name"] for t in self.timers if t["state"] == state)
+        """Timers by state at the end of the replay; a deadline passed unfired counts as breached."""
+        return sorted(t["name"] for t in self.timers if _state_at(t, self.result.ended) == state)
 
     def matched(self) -> list[str]:
         return list(dict.fromkeys(f["rule"] for e in self.log for f in e["decision"].get("trace", [])))
@@ -649,6 +652,11 @@ def _due(view: _TicketView, due: dict) -> list[str]:
             shown = got.astimezone(want.tzinfo).isoformat() if got else f"no due time (state {_state(timers, name)})"
             problems.append(f"{name} due: expected {want.isoformat()}, got {shown}")
     return problems
+
+
+def _state_at(row: dict, now: datetime) -> str:
+    timer = timer_of(row)
+    return BREACHED if not timer.recurring and timer.breached_at(now) and timer.state == RUNNING else timer.state
 
 
 def _state(timers: dict, name: str) -> str:

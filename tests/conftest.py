@@ -67,3 +67,31 @@ def postgres_or_skip():
             raise RuntimeError(f"PostgreSQL is required in CI at {POSTGRES_URL}: {exc}") from exc
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
     return POSTGRES_URL
+
+
+
+# -- ticket events through the production path -----------------------------------------------------
+
+import itertools  # noqa: E402
+import json  # noqa: E402
+
+_EVENTS: dict = {}
+_SERIAL = itertools.count()
+
+
+@pytest.fixture
+def stand_in_parser(monkeypatch):
+    """A Jira parser that hands each stored delivery the TicketEvent `deliver_event` stored it for."""
+    from plugin import platforms
+    monkeypatch.setitem(platforms.PARSERS, "jira", lambda payload, headers: _EVENTS[payload["event"]])
+
+
+def deliver_event(container, event) -> int:
+    """Store `event` through the real intake and let the processor decide; the number decided.
+    Needs the `stand_in_parser` fixture: everything after parsing is the production path."""
+    from plugin.intake import ingest
+    number = next(_SERIAL)
+    _EVENTS[number] = event
+    ingest(container.store, "jira", json.dumps({"event": number}).encode(),
+           {"X-Atlassian-Webhook-Identifier": f"event-{number}"}, container.clock.now())
+    return container.processor.drain()

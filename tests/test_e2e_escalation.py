@@ -55,7 +55,10 @@ def test_an_unacknowledged_critical_ticket_reaches_l2_with_its_messages(serve, h
     payload = outage_payload()
     payload["issue"]["fields"]["components"] = [{"name": "Payments"}]
     posted_at = time.monotonic()
-    assert requests.post(base + "/webhooks/jira", json=payload, timeout=10).json()["decision"]["level"] == "L1"
+    assert requests.post(base + "/webhooks/jira", json=payload, timeout=10).json()["status"] == "accepted"
+    first = wait_for(lambda: requests.get(base + "/api/tickets/jira/SUP-7", timeout=5).json(),
+                     lambda t: t.get("status") == "decided", seconds=2)     # decided within a second or so
+    assert first["level"] == "L1"
 
     ticket = wait_for(lambda: requests.get(base + "/api/tickets/jira/SUP-7", timeout=5).json(),
                       lambda t: t["level"] == "L2", seconds=15)

@@ -12,8 +12,8 @@ import requests
 from plugin import bootstrap
 from plugin.domain.ticket import EventKind, TicketEvent
 
-from .conftest import RULES
-from .test_serve import serve  # noqa: F401 - the fixture
+from .conftest import RULES, deliver_event
+from .test_serve import decided, serve  # noqa: F401 - the fixture
 from .test_webhooks import outage_payload
 
 OLD = "    then: {severity: critical, level: L1, labels: [escalation, outage]}"
@@ -38,30 +38,34 @@ def outage(key):
     return TicketEvent("jira", EventKind.CREATED, key, summary="Dashboard down", customer_tier="enterprise")
 
 
-def handle(container, event):
-    with container.store.transaction() as tx:
-        return container.service.handle(tx, event)
+@pytest.fixture
+def handle(stand_in_parser):
+    """Deliver an event through intake and the processor; the ticket as decided."""
+    def deliver(container, event):
+        assert deliver_event(container, event) == 1
+        return container.store.load([("jira", event.key)])[("jira", event.key)].state
+    return deliver
 
 
-def test_a_reload_applies_to_new_tickets_only(settings_for, clock, rules):
+def test_a_reload_applies_to_new_tickets_only(settings_for, clock, rules, handle):
     container = bootstrap.build(settings_for(rules=str(rules)), clock=clock, clients={})
-    assert handle(container, outage("OLD-1")).decision.level == "L1"
+    assert handle(container, outage("OLD-1")).level == "L1"
     edit(rules, OLD, NEW)
     assert container.matrix.reload() == []
-    assert handle(container, outage("NEW-1")).decision.level == "L2"
+    assert handle(container, outage("NEW-1")).level == "L2"
     again = handle(container, TicketEvent("jira", EventKind.COMMENTED, "OLD-1", summary="Dashboard down",
                                           customer_tier="enterprise"))
-    assert again.decision.level == "L1"        # OLD-1 is still decided by the matrix it started under
+    assert again.level == "L1"        # OLD-1 is still decided by the matrix it started under
 
 
-def test_an_invalid_reload_is_refused_and_the_old_matrix_keeps_running(settings_for, clock, rules):
+def test_an_invalid_reload_is_refused_and_the_old_matrix_keeps_running(settings_for, clock, rules, handle):
     container = bootstrap.build(settings_for(rules=str(rules)), clock=clock, clients={})
     version = container.matrix().matrix.version
     edit(rules, "ack: 15m", "ack: 15 mins")
     problems = container.matrix.reload()
     assert problems and "not a duration" in str(problems[0])
     assert container.matrix().matrix.version == version
-    assert handle(container, outage("SUP-1")).decision.severity == "critical"
+    assert handle(container, outage("SUP-1")).severity == "critical"
 
 
 def test_a_restart_with_broken_rules_runs_the_last_good_matrix(settings_for, clock, rules):
@@ -73,15 +77,15 @@ def test_a_restart_with_broken_rules_runs_the_last_good_matrix(settings_for, clo
     assert restarted.matrix.problems
 
 
-def test_pinned_tickets_survive_a_restart_after_the_matrix_changed(settings_for, clock, rules):
+def test_pinned_tickets_survive_a_restart_after_the_matrix_changed(settings_for, clock, rules, handle):
     settings = settings_for(rules=str(rules))
     first = bootstrap.build(settings, clock=clock, clients={})
     handle(first, outage("OLD-1"))
     edit(rules, OLD, NEW)
     restarted = bootstrap.build(settings, clock=clock, clients={})
-    assert handle(restarted, outage("NEW-1")).decision.level == "L2"
+    assert handle(restarted, outage("NEW-1")).level == "L2"
     assert handle(restarted, TicketEvent("jira", EventKind.COMMENTED, "OLD-1", summary="Dashboard down",
-                                         customer_tier="enterprise")).decision.level == "L1"
+                                         customer_tier="enterprise")).level == "L1"
 
 
 def test_sighup_reloads_the_running_server_and_refuses_a_broken_matrix(serve, rules):  # noqa: F811
@@ -90,8 +94,9 @@ def test_sighup_reloads_the_running_server_and_refuses_a_broken_matrix(serve, ru
     edit(rules, OLD, NEW)
     _hup(base)
     second = _wait_for_version(base, lambda v: v != first)
-    assert requests.post(base + "/webhooks/jira", json=outage_payload("NEW-1"), timeout=10).json()["decision"][
-        "level"] == "L2"
+    answer = requests.post(base + "/webhooks/jira", json=outage_payload("NEW-1"), timeout=10).json()
+    assert answer["status"] == "accepted"
+    assert decided(base, "NEW-1")["level"] == "L2"
     edit(rules, "ack: 15m", "ack: 15 mins")
     _hup(base)
     time.sleep(3)

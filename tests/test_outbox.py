@@ -31,6 +31,14 @@ class _NoJitter:
         return 1.0     # the full backoff, so due times are exact
 
 
+def post(app, body: bytes | None = None, platform: str = "jira") -> dict:
+    """Deliver, then let the processor decide (which queues the write-backs)."""
+    body = body or json.dumps(outage_payload()).encode()
+    answer = app.test_client().post(f"/webhooks/{platform}", data=body, content_type="application/json").json
+    app.extensions["escalator"].processor.drain()
+    return answer
+
+
 def outbox(app):
     return app.test_client().get("/api/tickets/jira/SUP-7").json["outbox"]
 
@@ -47,7 +55,7 @@ def test_the_worker_sends_the_exact_jira_calls(app_and_worker, jira):
         {"comments": [], "total": 0})
     jira.expect_ordered_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({"id": "2"},
                                                                                                     status=201)
-    app.test_client().post("/webhooks/jira", json=outage_payload())
+    post(app)
     assert [o["status"] for o in outbox(app)] == ["pending"] * 4
     assert worker.run_once() == 4
     jira.check_assertions()
@@ -70,7 +78,7 @@ def test_429_waits_for_retry_after_then_succeeds(app_and_worker, jira, clock):
     jira.expect_request("/rest/api/3/issue/SUP-7/assignee", method="PUT").respond_with_data("", status=204)
     jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json({"comments": []})
     jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({}, status=201)
-    app.test_client().post("/webhooks/jira", json=outage_payload())
+    post(app)
     worker.run_once()
     first = outbox(app)[0]
     assert first["status"] == "pending" and first["attempts"] == 1
@@ -90,7 +98,7 @@ def test_server_errors_back_off_exponentially_then_go_dead(app_and_worker, jira,
     jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json({"comments": []})
     jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({}, status=201)
     client = app.test_client()
-    client.post("/webhooks/jira", json=outage_payload())
+    post(app)
     delays = []
     for _ in range(3):
         worker.run_once()
@@ -114,7 +122,7 @@ def test_a_rejected_write_is_dead_at_once_with_jiras_reason(app_and_worker, jira
     jira.expect_request("/rest/api/3/issue/SUP-7/assignee", method="PUT").respond_with_data("", status=204)
     jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json({"comments": []})
     jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="POST").respond_with_json({}, status=201)
-    app.test_client().post("/webhooks/jira", json=outage_payload())
+    post(app)
     worker.run_once()
     first = outbox(app)[0]
     assert first["status"] == "dead" and first["attempts"] == 1
@@ -131,7 +139,7 @@ def test_a_note_already_posted_is_not_posted_again(app_and_worker, jira):
         {"type": "text", "text": "[escalator-1]"}, {"type": "text", "text": " [escalator-1-0]"}]}]}
     jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json(
         {"comments": [{"id": "9", "body": already}]})
-    app.test_client().post("/webhooks/jira", json=outage_payload())
+    post(app)
     worker.run_once()
     assert [o["status"] for o in outbox(app)] == ["sent", "sent", "skipped", "skipped"]
     assert not any(r.method == "POST" for r, _ in jira.log)
@@ -141,7 +149,7 @@ def test_an_unreachable_jira_is_retried_not_lost(make_app, clock):
     app = make_app(jira_base_url="http://127.0.0.1:9", jira_email="bot@example.com", jira_api_token="t")
     container = app.extensions["escalator"]
     worker = OutboxWorker(container.store, container.clients, clock, rng=_NoJitter())
-    app.test_client().post("/webhooks/jira", json=outage_payload())
+    post(app)
     worker.run_once()
     rows = outbox(app)
     assert {o["status"] for o in rows} == {"pending"}
@@ -155,7 +163,7 @@ def test_the_worker_sends_the_exact_zendesk_calls(make_app, httpserver, clock):
     container = app.extensions["escalator"]
     worker = OutboxWorker(container.store, container.clients, clock, rng=_NoJitter())
     body = (FIXTURES / "zendesk" / "escalator__ticket_priority_changed__urgent.json").read_bytes()
-    key = app.test_client().post("/webhooks/zendesk", data=body, content_type="application/json").json["ticket"]
+    key = post(app, body, platform="zendesk")["ticket"]
     ticket_id = key.split("/")[1]
     path = f"/api/v2/tickets/{ticket_id}.json"
     httpserver.expect_request(path, method="PUT").respond_with_json({"ticket": {}})

@@ -61,10 +61,21 @@ def test_serve_accepts_a_signed_jira_delivery_and_shows_the_decision(serve):
                            headers={"Content-Type": "application/json", "X-Hub-Signature": sign_jira(body, "abc"),
                                     "X-Atlassian-Webhook-Identifier": "e2e-1"})
     assert answer.status_code == 202 and answer.json()["status"] == "accepted"
-    ticket = requests.get(base + "/api/tickets/jira/SUP-7", timeout=10).json()
+    ticket = decided(base, "SUP-7")
     assert ticket["level"] == "L1" and ticket["timeline"][0]["trace"][0]["rule"] == "enterprise outage is critical"
     assert ticket["outbox"][0]["status"] == "dry_run"
     assert ticket["outbox"][0]["request"][0]["url"].endswith("/rest/api/3/issue/SUP-7")
+
+
+def decided(base: str, key: str, seconds: float = 5) -> dict:
+    """The ticket once the processor decided what was delivered (within a second when idle)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        ticket = requests.get(f"{base}/api/tickets/jira/{key}", timeout=5).json()
+        if ticket.get("status") == "decided":
+            return ticket
+        time.sleep(0.1)
+    pytest.fail(f"{key} was not decided within {seconds} s")
 
 
 def test_serve_writes_back_to_jira_from_its_worker(serve, httpserver):

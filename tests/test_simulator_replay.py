@@ -36,11 +36,12 @@ def agent_reply(key, at):
 
 
 def test_an_unacknowledged_outage_escalates_in_virtual_time():
-    after_an_hour = per_ticket(replay([jira(START, outage_payload("SUP-1"), "d1")], RULES,
-                                      until=START + timedelta(hours=1)).store)["jira/SUP-1"]
+    hour = replay([jira(START, outage_payload("SUP-1"), "d1")], RULES, until=START + timedelta(hours=1))
+    after_an_hour = per_ticket(hour.store, hour.ended)["jira/SUP-1"]
     assert after_an_hour["level"] == "L2" and after_an_hour["breaches"] == ["ack"]
     assert after_an_hour["first_page"] == (START + timedelta(minutes=15)).isoformat()
-    later = per_ticket(replay([jira(START, outage_payload("SUP-1"), "d1")], RULES).store)["jira/SUP-1"]
+    whole = replay([jira(START, outage_payload("SUP-1"), "d1")], RULES)
+    later = per_ticket(whole.store, whole.ended)["jira/SUP-1"]
     assert later["level"] == "L3" and "plan" in later["breaches"]    # no remediation plan within 2 h
 
 
@@ -48,7 +49,7 @@ def test_an_acknowledged_outage_stays_with_frontline_triage_until_its_cadence_la
     deliveries = [jira(START, outage_payload("SUP-2"), "d1"),
                   jira(START + timedelta(minutes=5), agent_reply("SUP-2", START), "d2")]
     result = replay(deliveries, RULES, until=START + timedelta(minutes=20))
-    assert per_ticket(result.store)["jira/SUP-2"]["level"] == "L1"
+    assert per_ticket(result.store, result.ended)["jira/SUP-2"]["level"] == "L1"
     assert summarize(result.store, result.ended)["mtta_minutes"] == 5.0
 
 

@@ -1,24 +1,25 @@
-"""SLA timers through the real store and service, on a fixed clock: exact due times, warnings,
-breaches that escalate once, cadences, pauses."""
+"""SLA timers through the real intake, processor and SQLite store, on a fixed clock: exact due
+times, warnings, breaches that escalate once, cadences, pauses.
+
+Events are written here as TicketEvents: a stand-in Jira parser hands each stored delivery its
+event, so everything after parsing is the production path.
+"""
 from datetime import timedelta
 
 import pytest
 
 from plugin import bootstrap
 from plugin.domain.ticket import EventKind, TicketEvent
-from plugin.sla import Wakeup
 
 from .conftest import START
+from .conftest import deliver_event as deliver
+
+pytestmark = pytest.mark.usefixtures("stand_in_parser")
 
 
 @pytest.fixture
 def container(settings_for, clock):
     return bootstrap.build(settings_for(), clock=clock, clients={})
-
-
-def deliver(container, event):
-    with container.store.transaction() as tx:
-        return container.service.handle(tx, event)
 
 
 def critical(kind=EventKind.CREATED, **fields):
@@ -37,18 +38,26 @@ def ticket(container):
 
 
 def fire_all(container):
-    return container.firing.sweep()
+    """What the processor does when it wakes: fire every timer due by now; the number fired."""
+    return container.processor.drain()
+
+
+def next_at(container, name):
+    with container.store.reading() as tx:
+        return {t["name"]: t["next_at"] for t in tx.timers_of("jira", "SUP-9")}[name]
 
 
 def test_a_critical_ticket_arms_its_timers_at_exact_times(container):
-    outcome = deliver(container, critical())
+    deliver(container, critical())
     armed = timers(container)
     assert armed["ack"]["due_at"] == START + timedelta(minutes=15)
     assert armed["ack"]["warn_at"] == START + timedelta(minutes=12)
     assert armed["plan"]["due_at"] == START + timedelta(hours=2)
     assert armed["update"]["recurring"] is True
-    # One wake-up per timer, at its next point: the ack warning first; firing it wakes the deadline.
-    assert {(w.timer_id, w.at) for w in outcome.wakeups} >= {(armed["ack"]["id"], START + timedelta(minutes=12))}
+    # Each timer is scheduled at its next point the matrix reacts to: the ack deadline, since no
+    # rule or message reacts to an ack warning; the update cadence's warning sends a reminder.
+    assert next_at(container, "ack") == START + timedelta(minutes=15)
+    assert next_at(container, "update") == armed["update"]["warn_at"]
 
 
 def test_an_unacknowledged_critical_ticket_escalates_to_l2_after_15_minutes(container, clock):
@@ -56,7 +65,7 @@ def test_an_unacknowledged_critical_ticket_escalates_to_l2_after_15_minutes(cont
     clock.advance(timedelta(minutes=14, seconds=59))
     fire_all(container)
     assert ticket(container)["level"] == "L1"
-    assert timers(container)["ack"]["warned"] is True
+    assert timers(container)["ack"]["warned"] is False      # nothing in the matrix reacts to an ack warning
     clock.advance(timedelta(seconds=1))
     fire_all(container)
     row = ticket(container)
@@ -74,8 +83,9 @@ def test_a_breach_escalates_once_however_often_the_worker_wakes(container, clock
     ack_id = timers(container)["ack"]["id"]
     fire_all(container)
     before = ticket(container)["updated_at"]
+    assert timers(container)["ack"]["id"] == ack_id and next_at(container, "ack") is None
     clock.advance(timedelta(minutes=1))
-    assert container.firing.fire(ack_id) == []
+    assert fire_all(container) == 0
     assert ticket(container)["updated_at"] == before
 
 
@@ -131,10 +141,10 @@ def test_the_eu_regulator_notice_runs_72_hours_of_real_time_and_never_pauses(con
     assert timers(container)["regulator_notice"]["state"] == "running"
 
 
-def test_an_early_or_duplicate_wake_up_is_a_no_op(container, clock):
+def test_an_early_wake_up_fires_nothing(container, clock):
     deliver(container, critical())
-    ack_id = timers(container)["ack"]["id"]
-    assert container.firing.fire(ack_id) == [Wakeup(ack_id, START + timedelta(minutes=12))]
+    clock.advance(timedelta(minutes=14, seconds=59))
+    assert fire_all(container) == 0         # the ack deadline is a second away, the cadence's reminder 9 minutes
     assert ticket(container)["level"] == "L1"
 
 
@@ -147,15 +157,19 @@ def test_a_deleted_ticket_stops_every_timer(container, clock):
     deliver(container, critical())
     deliver(container, TicketEvent("jira", EventKind.DELETED, "SUP-9"))
     assert {t["state"] for t in timers(container).values()} == {"stopped"}
+    assert {next_at(container, name) for name in timers(container)} == {None}
     clock.advance(timedelta(hours=30))
-    assert fire_all(container) == []
+    assert fire_all(container) == 0
 
 
-def test_the_warning_wakes_the_worker_again_for_the_deadline(container, clock):
-    deliver(container, critical())
-    ack_id = timers(container)["ack"]["id"]
-    clock.advance(timedelta(minutes=12))
-    assert Wakeup(ack_id, START + timedelta(minutes=15)) in container.firing.fire(ack_id)
+def test_a_warning_something_reacts_to_fires_then_the_deadline_is_next(container, clock):
+    deliver(container, critical(EventKind.COMMENTED, comment=_agent_reply()))     # acknowledged at 09:00
+    update = timers(container)["update"]
+    assert next_at(container, "update") == update["warn_at"] == START + timedelta(minutes=24)
+    clock.advance(timedelta(minutes=24))
+    assert fire_all(container) == 1
+    assert timers(container)["update"]["warned"] is True
+    assert next_at(container, "update") == START + timedelta(minutes=30)
 
 
 def test_timer_events_see_the_customer_attributes_the_field_map_read(container, clock):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError
+from jinja2 import TemplateError, TemplateNotFound, TemplateSyntaxError, UndefinedError, meta
 from jinja2.sandbox import SecurityError
 
 from plugin.domain.durations import format_duration
@@ -58,6 +58,25 @@ def render_message(templates_dir: Path | str, template_name: str, context: Mappi
     except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
         failure = RenderError(template_name, f"{type(exc).__name__}: {exc}", _line_of(exc, template_name))
     raise failure
+
+
+def uses_variable(templates_dir: Path | str, template_name: str, variable: str) -> bool:
+    """Whether the template reads `variable`, so costly context (a ticket's whole log) is built only when used."""
+    try:
+        edited = (Path(templates_dir) / template_name).stat().st_mtime_ns     # an edit must not read stale
+    except OSError:
+        return False
+    return variable in _variables(str(templates_dir), template_name, edited)
+
+
+@lru_cache(maxsize=256)
+def _variables(templates_dir: str, template_name: str, _edited: int) -> frozenset[str]:
+    env = _environment(templates_dir)
+    try:
+        source = env.loader.get_source(env, template_name)[0]
+        return frozenset(meta.find_undeclared_variables(env.parse(source)))
+    except TemplateError:
+        return frozenset()      # rendering reports the problem itself
 
 
 @lru_cache(maxsize=8)

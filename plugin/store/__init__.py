@@ -1,4 +1,2 @@
-"""Storage: deliveries, tickets, the escalation log, timers and the outbox (SQLAlchemy Core)."""
-from .sql import Store, Transaction
-
-__all__ = ["Store", "Transaction"]
+"""Storage behind one port (`port.StoragePort`): `sql.SqlStore` for SQLite and PostgreSQL, and
+`memory.MemoryStore` for the simulator. Import the adapter you need from its module."""

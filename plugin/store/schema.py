@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 
 
@@ -41,14 +42,18 @@ deliveries = Table(
     Column("platform", String(16), nullable=False),
     Column("dedupe_key", String(200), nullable=False),
     Column("received_at", UtcDateTime(), nullable=False),
-    Column("status", String(16), nullable=False),          # accepted | duplicate | ignored | rejected
+    Column("status", String(16), nullable=False),          # received | decided | ignored
     Column("reason", Text, nullable=False, default=""),
     Column("event_kind", String(32), nullable=False, default=""),
     Column("ticket_key", String(64), nullable=False, default=""),
     Column("authenticated_by", String(32), nullable=False, default=""),
     Column("headers", JSON, nullable=False),
     Column("body", LargeBinary, nullable=False),
+    Column("decided_at", UtcDateTime(), nullable=True),
     UniqueConstraint("platform", "dedupe_key", name="uq_delivery_dedupe"),
+    # The processor's inbox: a small index of what is waiting, whatever the size of the history.
+    Index("ix_deliveries_received", "id", sqlite_where=text("status = 'received'"),
+          postgresql_where=text("status = 'received'")),
 )
 
 tickets = Table(
@@ -64,6 +69,7 @@ tickets = Table(
     Column("matrix_version", String(32), nullable=False, default=""),
     Column("human_severity", String(32), nullable=False, default=""),
     Column("snapshot", JSON, nullable=False, default=dict),  # the ticket as last seen, for timer events
+    Column("version", Integer, nullable=False, server_default="0"),  # every write adds one: optimistic locking
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
@@ -104,6 +110,8 @@ timers = Table(
     Column("warned", Boolean, nullable=False, default=False),
     Column("fired_at", UtcDateTime(), nullable=True),
     Column("warn_fraction", Float, nullable=False, default=0.8),
+    # When the processor must fire this timer next: only points the matrix reacts to; NULL for never.
+    Column("next_at", UtcDateTime(), nullable=True, index=True),
     UniqueConstraint("platform", "key", "name", name="uq_timer"),
 )
 

@@ -1,32 +1,107 @@
 """The SQL store: one code path for embedded SQLite (WAL) and PostgreSQL."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
-from ..domain.actions import Action
-from ..domain.ticket import TicketState
+from .port import (
+    DECIDED,
+    IGNORED,
+    RECEIVED,
+    Batch,
+    Conflict,
+    DueTimer,
+    NewDelivery,
+    Received,
+    TicketRecord,
+    TicketRef,
+)
+from .rows import record_of, ticket_values, timer_of, timer_values
 from .schema import deliveries, escalation_log, matrices, metadata, outbox, tickets, timers
 
+_READ = "escalator_read"        # execution option: a read-only transaction, which takes no write lock
 
-class Store:
+
+class SqlStore:
     def __init__(self, url: str):
         self.url = url
         self.engine: Engine = create_engine(url, **_engine_options(url))
-        if url.startswith("sqlite"):
+        self.sqlite = url.startswith("sqlite")
+        if self.sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         metadata.create_all(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        """A write transaction (on SQLite it takes the write lock at once)."""
         with self.engine.begin() as conn:
             yield Transaction(conn)
+
+    @contextmanager
+    def reading(self) -> Iterator[Transaction]:
+        """A read transaction: a consistent snapshot that never waits for the writer."""
+        with self.engine.connect().execution_options(**{_READ: True}) as conn, conn.begin():
+            yield Transaction(conn)
+
+    # -- the storage port ----------------------------------------------------------------------
+
+    def receive(self, delivery: NewDelivery) -> int | None:
+        values = {**vars(delivery), "decided_at": delivery.received_at if delivery.status == IGNORED else None}
+        try:
+            with self.engine.begin() as conn:
+                return conn.execute(_INSERT["deliveries"], values).inserted_primary_key[0]
+        except IntegrityError:      # the unique (platform, dedupe_key): a redelivery
+            return None
+
+    def pending(self, limit: int) -> list[Received]:
+        with self.reading() as tx:
+            rows = tx.conn.execute(_PENDING, {"b_limit": limit}).all()
+        return [Received(*row) for row in rows]
+
+    def due_timers(self, now: datetime, limit: int) -> list[DueTimer]:
+        with self.reading() as tx:
+            rows = tx.conn.execute(_DUE_TIMERS, {"b_now": now, "b_limit": limit}).all()
+        return [DueTimer(*row) for row in rows]
+
+    def next_timer_at(self) -> datetime | None:
+        with self.reading() as tx:
+            return tx.conn.execute(_NEXT_TIMER).scalar()
+
+    def load(self, refs: Iterable[TicketRef]) -> dict[TicketRef, TicketRecord]:
+        refs = list(dict.fromkeys(refs))
+        if not refs:
+            return {}
+        with self.reading() as tx:
+            found = tx.conn.execute(select(tickets).where(tuple_(tickets.c.platform, tickets.c.key).in_(refs))
+                                    ).mappings().all()
+            clocks = tx.conn.execute(select(timers).where(tuple_(timers.c.platform, timers.c.key).in_(refs))
+                                     .order_by(timers.c.id)).mappings().all()
+        by_ticket: dict[TicketRef, dict] = {}
+        for row in clocks:
+            by_ticket.setdefault((row["platform"], row["key"]), {})[row["name"]] = timer_of(row)
+        return {(r["platform"], r["key"]): record_of(r, by_ticket.get((r["platform"], r["key"]), {})) for r in found}
+
+    def timeline(self, platform: str, key: str) -> list[dict]:
+        with self.reading() as tx:
+            return tx.timeline(platform, key)
+
+    def write(self, batch: Batch) -> None:
+        with self.engine.begin() as conn:
+            _claim_deliveries(conn, batch)
+            _write_tickets(conn, batch, self.sqlite)
+            _write_timers(conn, batch)
+            _write_log(conn, batch)
+
+    def backlog(self, now: datetime) -> tuple[int, float]:
+        with self.reading() as tx:
+            count, oldest = tx.conn.execute(_BACKLOG).one()
+        return count, max((now - _aware(oldest)).total_seconds(), 0.0) if oldest else 0.0
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
@@ -38,7 +113,7 @@ class Store:
 
 def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
-        # Several threads (web requests, the outbox worker) share the file; WAL lets readers run.
+        # Several threads (web requests, the processor, the outbox worker) share the file; WAL lets readers run.
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
     return {"pool_pre_ping": True}
 
@@ -56,56 +131,112 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def _sqlite_begin(conn) -> None:
     # IMMEDIATE takes the write lock up front: two writers never deadlock upgrading read locks.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Reads begin DEFERRED, so a reader sees a snapshot and never waits for a writer (WAL).
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ) else "BEGIN IMMEDIATE")
 
 
-# The statements of the webhook path, built once: building one per call (`.values(...)`, literal
-# `where` values) cost SQLAlchemy more than SQLite took to run it.
-_INSERT = {table.name: insert(table) for table in (deliveries, tickets, escalation_log, timers, outbox)}
-_UPDATE_BY_ID = {table.name: update(table).where(table.c.id == bindparam("b_id"))
-                 for table in (deliveries, timers, escalation_log)}
+def _aware(value: datetime) -> datetime:
+    return deliveries.c.received_at.type.process_result_value(value, None) if value.tzinfo is None else value
+
+
+# Statements built once: building one per call cost SQLAlchemy more than SQLite took to run it.
+_INSERT = {table.name: insert(table) for table in (deliveries, tickets, timers, outbox)}
+_INSERT_LOG = insert(escalation_log).returning(escalation_log.c.id, sort_by_parameter_order=True)
+_PENDING = (select(deliveries.c.id, deliveries.c.platform, deliveries.c.ticket_key, deliveries.c.received_at,
+                   deliveries.c.body, deliveries.c.headers)
+            .where(deliveries.c.status == RECEIVED).order_by(deliveries.c.id).limit(bindparam("b_limit")))
+_DUE_TIMERS = (select(timers.c.id, timers.c.platform, timers.c.key, timers.c.name, timers.c.next_at)
+               .where(timers.c.next_at <= bindparam("b_now")).order_by(timers.c.next_at, timers.c.id)
+               .limit(bindparam("b_limit")))
+_NEXT_TIMER = select(func.min(timers.c.next_at))
+_BACKLOG = select(func.count(), func.min(deliveries.c.received_at)).where(deliveries.c.status == RECEIVED)
 _TICKET = (tickets.c.platform == bindparam("b_platform")) & (tickets.c.key == bindparam("b_key"))
-_UPDATE_TICKET = update(tickets).where(_TICKET)
-_SELECT_TICKET = select(tickets).where(_TICKET)
-_TIMERS_OF = select(timers).where(timers.c.platform == bindparam("b_platform"),
-                                  timers.c.key == bindparam("b_key")).order_by(timers.c.id)
+_UPDATE_TICKET = update(tickets).where(_TICKET, tickets.c.version == bindparam("b_version"))
+_UPDATE_TIMER = update(timers).where(timers.c.id == bindparam("b_id"))
 _TIMELINE = select(escalation_log).where(escalation_log.c.platform == bindparam("b_platform"),
                                          escalation_log.c.key == bindparam("b_key")).order_by(escalation_log.c.id)
+def _claim_deliveries(conn: Connection, batch: Batch) -> None:
+    claims = [(DECIDED, "", batch.decided)] + [(IGNORED, reason, [i]) for i, reason in batch.ignored]
+    for status, reason, ids in claims:
+        if not ids:
+            continue
+        values = {"status": status, "decided_at": batch.now, **({"reason": reason} if reason else {})}
+        claimed = conn.execute(update(deliveries).where(deliveries.c.id.in_(ids), deliveries.c.status == RECEIVED)
+                               .values(**values)).rowcount
+        if claimed != len(ids):
+            raise Conflict(f"{len(ids) - claimed} of {len(ids)} deliveries were decided by another processor")
+
+
+def _write_tickets(conn: Connection, batch: Batch, sqlite: bool) -> None:
+    new = [dict(platform=r.platform, key=r.key, created_at=batch.now, **ticket_values(r, batch.now))
+           for r, read in batch.tickets if read == 0]
+    known = [{"b_platform": r.platform, "b_key": r.key, "b_version": read, **ticket_values(r, batch.now)}
+             for r, read in batch.tickets if read != 0]
+    if new:
+        try:
+            with conn.begin_nested():
+                conn.execute(_INSERT["tickets"], new)
+        except IntegrityError as exc:
+            raise Conflict("another processor stored one of these tickets first") from exc
+    # One statement for all on SQLite (its executemany counts every row); PostgreSQL's driver
+    # does not report a total for executemany, so there each row is counted on its own.
+    groups = [known] if sqlite else [[row] for row in known]
+    for group in filter(None, groups):
+        if conn.execute(_UPDATE_TICKET, group).rowcount != len(group):
+            raise Conflict("another processor changed one of these tickets first")
+
+
+def _write_timers(conn: Connection, batch: Batch) -> None:
+    new = [timer_values(w) for w in batch.timers if w.timer.id is None]
+    known = [{"b_id": w.timer.id, **timer_values(w)} for w in batch.timers if w.timer.id is not None]
+    if new:
+        conn.execute(_INSERT["timers"], new)
+    if known:
+        conn.execute(_UPDATE_TIMER, known)
+
+
+def _write_log(conn: Connection, batch: Batch) -> None:
+    if not batch.log:
+        return
+    rows = [{name: getattr(e, name) for name in ("platform", "key", "at", "delivery_id", "event_kind", "actor",
+                                                  "changes", "decision", "matrix_version", "communications")}
+            for e in batch.log]
+    log_ids = conn.execute(_INSERT_LOG, rows).scalars().all()
+    queued = [dict(platform=o.platform, key=o.key, kind=o.kind, data=o.data, request=o.request, status=o.status,
+                   attempts=0, next_attempt_at=batch.now, last_error="", created_at=batch.now,
+                   delivery_id=o.delivery_id, log_id=log_id, finished_at=None)
+              for entry, log_id in zip(batch.log, log_ids, strict=True) for o in entry.outbox]
+    if queued:
+        conn.execute(_INSERT["outbox"], queued)
 
 
 class Transaction:
-    """Everything one delivery writes, committed together or not at all."""
+    """Reads for the API and the worker, and the outbox's and the matrices' own writes."""
 
     def __init__(self, conn: Connection):
         self.conn = conn
 
     # -- deliveries ---------------------------------------------------------------------------
 
-    def record_delivery(self, *, platform: str, dedupe_key: str, received_at: datetime, headers: dict,
-                        body: bytes, status: str = "accepted", authenticated_by: str = "") -> int | None:
-        """The new delivery's id, or None when this platform already delivered `dedupe_key`."""
-        values = dict(platform=platform, dedupe_key=dedupe_key, received_at=received_at, status=status, reason="",
-                      event_kind="", ticket_key="", authenticated_by=authenticated_by, headers=headers, body=body)
-        try:
-            with self.conn.begin_nested():
-                return self.conn.execute(_INSERT["deliveries"], values).inserted_primary_key[0]
-        except IntegrityError:
-            return None
-
-    def update_delivery(self, delivery_id: int, **values) -> None:
-        self.conn.execute(_UPDATE_BY_ID["deliveries"], {"b_id": delivery_id, **values})
-
     def recent_deliveries(self, limit: int) -> list[dict]:
         rows = self.conn.execute(select(deliveries.c.id, deliveries.c.platform, deliveries.c.dedupe_key,
-                                        deliveries.c.received_at, deliveries.c.status, deliveries.c.reason,
-                                        deliveries.c.event_kind, deliveries.c.ticket_key,
+                                        deliveries.c.received_at, deliveries.c.decided_at, deliveries.c.status,
+                                        deliveries.c.reason, deliveries.c.event_kind, deliveries.c.ticket_key,
                                         deliveries.c.authenticated_by)
                                  .order_by(deliveries.c.id.desc()).limit(limit)).mappings().all()
         return [dict(r) for r in rows]
 
+    def pending_of(self, platform: str, key: str) -> list[dict]:
+        """The ticket's deliveries still waiting for their decision."""
+        rows = self.conn.execute(select(deliveries.c.id, deliveries.c.received_at, deliveries.c.event_kind)
+                                 .where(deliveries.c.status == RECEIVED, deliveries.c.platform == platform,
+                                        deliveries.c.ticket_key == key).order_by(deliveries.c.id)).mappings().all()
+        return [dict(r) for r in rows]
+
     def deliveries_between(self, since: datetime, until: datetime | None = None) -> list[dict]:
-        """Accepted deliveries with their bodies, oldest first (for `escalator export`)."""
-        query = select(deliveries).where(deliveries.c.received_at >= since, deliveries.c.status == "accepted")
+        """Decided deliveries with their bodies, oldest first (for `escalator export`)."""
+        query = select(deliveries).where(deliveries.c.received_at >= since,
+                                         deliveries.c.status.in_((DECIDED, RECEIVED)))
         if until is not None:
             query = query.where(deliveries.c.received_at < until)
         return [dict(r) for r in self.conn.execute(query.order_by(deliveries.c.id)).mappings().all()]
@@ -115,86 +246,21 @@ class Transaction:
                                  .group_by(deliveries.c.platform, deliveries.c.status)).all()
         return {(platform, status): count for platform, status, count in rows}
 
-    # -- tickets --------------------------------------------------------------------------------
-
-    def ticket_state(self, platform: str, key: str) -> TicketState:
-        row = self._ticket_row(platform, key)
-        if row is None:
-            return TicketState()
-        return TicketState(severity=row["severity"], level=row["level"], owner=row["owner"],
-                           matrix_version=row["matrix_version"], labels=tuple(row["labels"]),
-                           priority=row["priority"], assignee=row["assignee"], human_severity=row["human_severity"])
+    # -- tickets, log, timers -------------------------------------------------------------------
 
     def ticket(self, platform: str, key: str) -> dict | None:
-        row = self._ticket_row(platform, key)
+        row = self.conn.execute(select(tickets).where(_TICKET), {"b_platform": platform, "b_key": key}
+                                ).mappings().first()
         return dict(row) if row is not None else None
-
-    def _ticket_row(self, platform, key):
-        return self.conn.execute(_SELECT_TICKET, {"b_platform": platform, "b_key": key}).mappings().first()
-
-    def save_ticket(self, platform: str, key: str, state: TicketState, now: datetime,
-                    snapshot: dict | None = None) -> None:
-        values = dict(severity=state.severity, level=state.level, owner=state.owner, assignee=state.assignee,
-                      priority=state.priority, labels=list(state.labels), matrix_version=state.matrix_version,
-                      human_severity=state.human_severity, updated_at=now)
-        if snapshot is not None:
-            values["snapshot"] = snapshot
-        changed = self.conn.execute(_UPDATE_TICKET, {"b_platform": platform, "b_key": key, **values}).rowcount
-        if not changed:
-            values.setdefault("snapshot", {})
-            self.conn.execute(_INSERT["tickets"], dict(platform=platform, key=key, created_at=now, **values))
-
-    # -- escalation log -------------------------------------------------------------------------
-
-    def append_log(self, *, platform: str, key: str, at: datetime, delivery_id: int | None, event_kind: str,
-                   actor: str, changes: dict, decision: dict, matrix_version: str) -> int:
-        return self.conn.execute(_INSERT["escalation_log"], dict(
-            platform=platform, key=key, at=at, delivery_id=delivery_id, event_kind=event_kind, actor=actor,
-            changes=changes, decision=decision, matrix_version=matrix_version, communications=[])
-        ).inserted_primary_key[0]
-
-    def set_log_communications(self, log_id: int, communications: list[dict]) -> None:
-        self.conn.execute(_UPDATE_BY_ID["escalation_log"], {"b_id": log_id, "communications": communications})
 
     def timeline(self, platform: str, key: str) -> list[dict]:
         rows = self.conn.execute(_TIMELINE, {"b_platform": platform, "b_key": key}).mappings().all()
         return [dict(r) for r in rows]
 
-    # -- timers ---------------------------------------------------------------------------------
-
-    def timer_named(self, platform: str, key: str, name: str) -> dict | None:
-        return next((t for t in self.timers_of(platform, key) if t["name"] == name), None)
-
-    def timer(self, timer_id: int) -> dict | None:
-        row = self.conn.execute(select(timers).where(timers.c.id == timer_id)).mappings().first()
-        return dict(row) if row is not None else None
-
-    def arm_timer(self, *, platform, key, name, seconds, calendar, recurring, warn_fraction, now, due_at,
-                  warn_at, timer_id: int | None = None) -> int:
-        """Start (or restart, given its id) a timer from `now`; returns its id."""
-        values = dict(seconds=seconds, calendar=calendar, recurring=recurring, state="running", started_at=now,
-                      stopped_at=None, segment_start=now, spent_seconds=0, due_at=due_at, warn_at=warn_at,
-                      warned=False, fired_at=None, warn_fraction=warn_fraction)
-        if timer_id is None:
-            timer_id = (self.timer_named(platform, key, name) or {}).get("id")
-        if timer_id is not None:
-            self.update_timer(timer_id, **values)
-            return timer_id
-        return self.conn.execute(_INSERT["timers"], dict(platform=platform, key=key, name=name, **values)
-                                 ).inserted_primary_key[0]
-
-    def update_timer(self, timer_id: int, **values) -> None:
-        self.conn.execute(_UPDATE_BY_ID["timers"], {"b_id": timer_id, **values})
-
     def timers_of(self, platform: str, key: str) -> list[dict]:
-        rows = self.conn.execute(_TIMERS_OF, {"b_platform": platform, "b_key": key}).mappings().all()
+        rows = self.conn.execute(select(timers).where(timers.c.platform == platform, timers.c.key == key)
+                                 .order_by(timers.c.id)).mappings().all()
         return [dict(r) for r in rows]
-
-    def due_timer_ids(self, now: datetime, limit: int = 500) -> list[int]:
-        """Running timers whose warning or deadline has passed."""
-        due = (timers.c.due_at <= now) | ((timers.c.warn_at <= now) & (timers.c.warned.is_(False)))
-        return list(self.conn.execute(select(timers.c.id).where(timers.c.state == "running", due)
-                                      .order_by(timers.c.due_at).limit(limit)).scalars())
 
     def running_timer_count(self) -> int:
         return self.conn.execute(select(func.count()).select_from(timers).where(timers.c.state == "running")
@@ -217,13 +283,6 @@ class Transaction:
                                  ).scalar()
 
     # -- outbox ---------------------------------------------------------------------------------
-
-    def enqueue(self, action: Action, *, request: list[dict], status: str, now: datetime,
-                delivery_id: int | None, log_id: int | None) -> int:
-        return self.conn.execute(_INSERT["outbox"], dict(
-            platform=action.platform, key=action.key, kind=action.kind, data=action.data, request=request,
-            status=status, attempts=0, next_attempt_at=now, last_error="", created_at=now,
-            delivery_id=delivery_id, log_id=log_id, finished_at=None)).inserted_primary_key[0]
 
     def outbox_rows(self, *, key: str | None = None, delivery_id: int | None = None, status: str | None = None,
                     limit: int = 100) -> list[dict]:

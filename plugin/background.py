@@ -1,0 +1,55 @@
+"""The background loops of a process: the processor and the outbox worker, on daemon threads.
+
+Under `serve` every gunicorn worker process may run them, but only the one holding the worker
+lock in the data directory does; another takes over within a second if it dies. Several hosts
+(PostgreSQL) each run their own: the processors' writes never overlap (see `processor`).
+"""
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from pathlib import Path
+
+from .outbox import OutboxWorker
+
+log = logging.getLogger(__name__)
+RETRY_SECONDS = 1.0
+
+
+def start(container, stop: threading.Event, *, elect: bool = True, outbox_interval: float = 1.0) -> None:
+    """Run the processor and the outbox worker until `stop` is set (once this process leads, if `elect`)."""
+    worker = OutboxWorker(container.store, container.outbox_clients, container.clock,
+                          on_result=_count_writebacks(container.metrics))
+    container.processor.outbox_bell = worker.wake
+
+    def run():
+        if elect and not _lead(Path(container.settings.data_dir) / "worker.lock", stop):
+            return
+        threading.Thread(target=worker.run_forever, args=(stop, outbox_interval), name="escalator-outbox",
+                         daemon=True).start()
+        container.processor.run_forever(stop)
+
+    threading.Thread(target=run, name="escalator-processor", daemon=True).start()
+
+
+def _lead(path: Path, stop: threading.Event) -> bool:
+    """Wait until this process holds the worker lock; False if stopped first. The lock dies with the process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    while not stop.is_set():
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            log.info("process %d runs the processor and the outbox worker", os.getpid())
+            return True
+        except BlockingIOError:
+            stop.wait(RETRY_SECONDS)
+    os.close(handle)
+    return False
+
+
+def _count_writebacks(metrics):
+    if metrics is None:
+        return None
+    return lambda platform, result: metrics.writebacks.labels(platform, result).inc()

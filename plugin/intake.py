@@ -1,0 +1,94 @@
+"""Intake: one delivery, parsed (pure) and stored in one write. The decision follows in the processor.
+
+The webhook view and the simulator both call `ingest`; the view only verifies the signature first
+and maps the receipt or the error to HTTP.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from .domain.errors import AnomalousPayload, UnsupportedEvent
+from .domain.ticket import TicketEvent
+from .platforms import dedupe_key, parse
+from .store.port import IGNORED, NewDelivery, StoragePort
+
+MAX_DEPTH = 64     # no platform nests this deep; deeper bodies are refused before any parser recurses
+# Kept with each delivery for debugging; signatures and tokens are deliberately not among them.
+KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Atlassian-Webhook-Identifier", "X-Atlassian-Webhook-Retry",
+                "X-Zendesk-Webhook-Id", "X-Zendesk-Webhook-Invocation-Id")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    status: str                 # accepted | duplicate | ignored
+    delivery: int | None
+    ticket: str = ""            # platform/key
+    reason: str = ""
+
+    def as_dict(self) -> dict:
+        answer = {"status": self.status, "delivery": self.delivery}
+        if self.ticket:
+            answer["ticket"] = self.ticket
+        if self.reason:
+            answer["reason"] = self.reason
+        return answer
+
+
+def ingest(store: StoragePort, platform: str, body: bytes, headers: Mapping[str, str], now: datetime, *,
+           authenticated_by: str = "", bots: Collection[str] = ()) -> Receipt:
+    """Store one delivery for the processor; raises AnomalousPayload when it cannot be a webhook.
+
+    `bots` are the platform's accounts Escalator writes as: their events are echoes of our own writes.
+    """
+    event, reason = _event(platform, load_json(body), headers)
+    if event is not None and event.actor and event.actor in bots:
+        event, reason = None, "an echo of Escalator's own write-back (the actor is the bot account)"
+    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    delivery = NewDelivery(platform, dedupe_key(platform, headers, body), now, body, kept,
+                           authenticated_by=authenticated_by, ticket_key=event.key if event else "",
+                           event_kind=event.kind.value if event else "",
+                           **({"status": IGNORED, "reason": reason} if event is None else {}))
+    delivery_id = store.receive(delivery)
+    if delivery_id is None:
+        return Receipt("duplicate", None)
+    if event is None:
+        return Receipt("ignored", delivery_id, reason=reason)
+    return Receipt("accepted", delivery_id, f"{platform}/{event.key}")
+
+
+def _event(platform: str, payload: object, headers: Mapping[str, str]) -> tuple[TicketEvent | None, str]:
+    try:
+        event = parse(platform, payload, headers)
+    except UnsupportedEvent as exc:
+        return None, str(exc)
+    except AnomalousPayload as exc:
+        raise AnomalousPayload(f"this does not look like a {platform} webhook: {exc}") from None
+    return event, "" if event is not None else "the delivery carries nothing to evaluate"
+
+
+def load_json(body: bytes) -> object:
+    """The decoded body; AnomalousPayload for invalid JSON or nesting deeper than MAX_DEPTH."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AnomalousPayload(f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise AnomalousPayload(f"the body nests JSON deeper than {MAX_DEPTH} levels") from None
+    if depth_exceeds(payload, MAX_DEPTH):
+        raise AnomalousPayload(f"the body nests JSON deeper than {MAX_DEPTH} levels")
+    return payload
+
+
+def depth_exceeds(value: object, limit: int) -> bool:
+    """Whether containers nest more than `limit` deep; iterative, so any depth is safe to measure."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False

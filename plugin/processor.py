@@ -1,0 +1,188 @@
+"""The processor: decides what intake stored and fires due timers, a batch at a time.
+
+Each pass reads the batch's deliveries, due timers, tickets and timers (a few queries), decides
+every event in order per ticket with no lock held, and writes everything in one short transaction.
+A crash before that commit loses nothing: the deliveries are still `received` and the timers still
+due, so the next pass decides them again, exactly once. A second processor that got there first
+makes the write a Conflict, and the batch is simply read again.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from .domain.clock import Clock
+from .domain.errors import EscalatorError
+from .domain.snapshot import timer_event
+from .domain.timers import Interest, Timer, fire, interest, next_at
+from .platforms import parse
+from .service import EscalationService, Step
+from .sla import clocks_for
+from .store.port import Batch, Conflict, DueTimer, Received, StoragePort, TicketRecord, TimerWrite
+
+log = logging.getLogger(__name__)
+BATCH = 200             # deliveries (and as many due timers) per pass
+POLL_SECONDS = 0.1      # how often an idle processor looks for deliveries another process stored
+
+
+@dataclass
+class Pass:
+    """What one pass did, for metrics and tests."""
+    decided: int = 0
+    ignored: int = 0
+    fired: int = 0
+    queued: int = 0                                            # outbox rows written
+    lags: list[float] = field(default_factory=list)          # received -> decided, seconds
+    timer_lags: list[tuple[str, float]] = field(default_factory=list)   # (event kind, seconds late)
+
+    def __bool__(self) -> bool:
+        return bool(self.decided or self.ignored or self.fired)
+
+
+class Processor:
+    def __init__(self, store: StoragePort, service: EscalationService, clock: Clock, *, batch: int = BATCH,
+                 on_pass: Callable[[Pass], None] | None = None):
+        self.store, self.service, self.clock, self.batch = store, service, clock, batch
+        self.on_pass = on_pass or (lambda done: None)
+        self.doorbell = threading.Event()       # rung by intake in this process: decide at once
+        self.outbox_bell: threading.Event | None = None     # rung after a pass queued write-backs
+        self._interest: dict[str, Interest] = {}
+
+    def run_once(self) -> Pass:
+        """Decide one batch; an empty Pass when there was nothing to do."""
+        now = self.clock.now()
+        received, due = self.store.pending(self.batch), self.store.due_timers(now, self.batch)
+        if not received and not due:
+            return Pass()
+        work = _by_ticket(received, due)
+        records = self.store.load(work)
+        batch, done = Batch(now), Pass()
+        for ref, items in work.items():
+            loaded = records.get(ref) or TicketRecord(*ref)
+            self._ticket(loaded, items, batch, done)
+        self.store.write(batch)
+        done.queued = sum(len(entry.outbox) for entry in batch.log)
+        if done.queued and self.outbox_bell is not None:
+            self.outbox_bell.set()
+        self.on_pass(done)
+        return done
+
+    def drain(self, limit: int = 10_000) -> int:
+        """Run passes until nothing is pending or due; the number of events decided or fired."""
+        total = 0
+        for _ in range(limit):
+            try:
+                done = self.run_once()
+            except Conflict:
+                continue
+            if not done:
+                break
+            total += done.decided + done.fired
+        return total
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                if self.run_once():
+                    continue
+            except Conflict as exc:
+                log.info("batch re-read: %s", exc)
+                continue
+            except Exception:      # a database hiccup must not kill the processor thread
+                log.exception("processing pass failed; retrying in 1 s")
+                stop.wait(1.0)
+                continue
+            self.doorbell.wait(self._idle_seconds())
+            self.doorbell.clear()
+
+    def _idle_seconds(self) -> float:
+        upcoming = self.store.next_timer_at()
+        if upcoming is None:
+            return POLL_SECONDS
+        return min(POLL_SECONDS, max((upcoming - self.clock.now()).total_seconds(), 0.0))
+
+    # -- one ticket -------------------------------------------------------------------------------
+
+    def _ticket(self, loaded: TicketRecord, items: list, batch: Batch, done: Pass) -> None:
+        record, history = loaded, _History(self.store, loaded, batch)
+        for item in items:
+            step = self._delivery(record, item, batch, done, history) if isinstance(item, Received) else \
+                self._firing(record, item, batch, done, history)
+            if step is not None:
+                record = step.record
+                if step.entry is not None:
+                    batch.log.append(step.entry)
+        if record.version != loaded.version:
+            batch.tickets.append((record, loaded.version))
+            wants = self._wants(record.state.matrix_version)
+            batch.timers += [TimerWrite(record.platform, record.key, t, next_at(t, wants))
+                             for name, t in record.timers.items() if loaded.timers.get(name) is not t]
+
+    def _delivery(self, record, item: Received, batch: Batch, done: Pass, history) -> Step | None:
+        try:
+            event = parse(item.platform, json.loads(item.body), item.headers)
+        except (EscalatorError, ValueError, RecursionError) as exc:    # intake parsed it; a newer parser may not
+            batch.ignored.append((item.id, f"cannot be parsed any more: {exc}"))
+            done.ignored += 1
+            return None
+        if event is None or event.key != record.key:
+            batch.ignored.append((item.id, "the delivery carries nothing to evaluate"))
+            done.ignored += 1
+            return None
+        batch.decided.append(item.id)
+        done.decided += 1
+        done.lags.append((batch.now - item.received_at).total_seconds())
+        return self.service.decide(record, event, item.received_at, item.id, history)
+
+    def _firing(self, record: TicketRecord, item: DueTimer, batch: Batch, done: Pass, history) -> Step | None:
+        timer = record.timers.get(item.name)
+        if timer is None or timer.id != item.id:
+            return None         # replaced meanwhile: its successor has its own schedule
+        matrix = self.service.matrices.for_version(record.state.matrix_version).matrix
+        fired, kind = fire(timer, item.at, clocks_for(matrix))
+        if kind is None:        # nothing due after all (changed in this batch); keep its schedule right
+            return Step(replace(record, timers={**record.timers, item.name: _rescheduled(timer)},
+                                version=record.version + 1))
+        done.fired += 1
+        done.timer_lags.append((kind.value, (batch.now - item.at).total_seconds()))
+        record = replace(record, timers={**record.timers, item.name: fired})
+        event = timer_event(record.platform, record.key, record.snapshot, kind, item.name, item.at)
+        return self.service.decide(record, event, item.at, None, history)
+
+    def _wants(self, version: str) -> Interest:
+        matrix = self.service.matrices.for_version(version).matrix
+        if matrix.version not in self._interest:
+            self._interest[matrix.version] = interest(matrix)
+        return self._interest[matrix.version]
+
+
+def _rescheduled(timer: Timer) -> Timer:
+    return replace(timer)       # a new object, so the pass writes it with its schedule recomputed
+
+
+def _by_ticket(received: list[Received], due: list[DueTimer]) -> dict[tuple[str, str], list]:
+    """Each ticket's work in time order: deliveries by arrival, timers by their due point."""
+    items = [(d.received_at, 1, d.id, (d.platform, d.ticket_key), d) for d in received]
+    items += [(t.at, 0, t.id, (t.platform, t.key), t) for t in due]
+    work: dict[tuple[str, str], list] = {}
+    for *_, ref, item in sorted(items, key=lambda i: i[:3]):
+        work.setdefault(ref, []).append(item)
+    return work
+
+
+class _History:
+    """A ticket's log for message templates: read once, only if a template shows it, plus this batch's entries."""
+
+    def __init__(self, store: StoragePort, record: TicketRecord, batch: Batch):
+        self.store, self.record, self.batch = store, record, batch
+        self._stored: list[dict] | None = None
+
+    def __call__(self) -> list[dict]:
+        if self._stored is None:
+            self._stored = self.store.timeline(self.record.platform, self.record.key) if self.record.version else []
+        ours = [vars(e) for e in self.batch.log if (e.platform, e.key) == (self.record.platform, self.record.key)]
+        return self._stored + ours
+

@@ -1,0 +1,151 @@
+"""The storage port: what intake and the processor need from a store, as plain values.
+
+Three adapters implement it: SQLite and PostgreSQL (`SqlStore`) and the simulator's `MemoryStore`;
+one contract test suite runs against all three.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from ..domain.errors import EscalatorError
+from ..domain.ticket import TicketState
+from ..domain.timers import Timer
+
+RECEIVED, DECIDED, IGNORED = "received", "decided", "ignored"     # a delivery's life
+TicketRef = tuple[str, str]     # (platform, key)
+
+
+class Conflict(EscalatorError):
+    """Another processor decided some of this batch first; nothing of it was written."""
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    platform: str
+    dedupe_key: str
+    received_at: datetime
+    body: bytes
+    headers: dict = field(default_factory=dict)
+    status: str = RECEIVED              # or IGNORED: nothing to decide
+    reason: str = ""
+    event_kind: str = ""
+    ticket_key: str = ""
+    authenticated_by: str = ""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A delivery stored and waiting for its decision."""
+    id: int
+    platform: str
+    ticket_key: str
+    received_at: datetime
+    body: bytes
+    headers: dict
+
+
+@dataclass(frozen=True)
+class DueTimer:
+    id: int
+    platform: str
+    key: str
+    name: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """Everything the decision for one ticket reads: state, the ticket as last seen, timers."""
+    platform: str
+    key: str
+    state: TicketState = TicketState()
+    snapshot: dict = field(default_factory=dict)
+    timers: dict[str, Timer] = field(default_factory=dict)
+    version: int = 0                    # 0: not stored yet; every write adds one
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    platform: str
+    key: str
+    kind: str
+    data: dict
+    request: list
+    status: str                         # pending | dry_run
+    delivery_id: int | None = None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    platform: str
+    key: str
+    at: datetime
+    delivery_id: int | None
+    event_kind: str
+    actor: str
+    changes: dict
+    decision: dict
+    matrix_version: str
+    communications: list = field(default_factory=list)
+    outbox: tuple[OutboxRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class TimerWrite:
+    platform: str
+    key: str
+    timer: Timer
+    next_at: datetime | None            # when the processor must fire it next; None: never
+
+
+@dataclass
+class Batch:
+    """What one processing pass writes, in one transaction."""
+    now: datetime
+    tickets: list[tuple[TicketRecord, int]] = field(default_factory=list)    # (new record, version read)
+    timers: list[TimerWrite] = field(default_factory=list)
+    log: list[LogEntry] = field(default_factory=list)
+    decided: list[int] = field(default_factory=list)                         # delivery ids
+    ignored: list[tuple[int, str]] = field(default_factory=list)             # (delivery id, reason)
+
+    def __bool__(self) -> bool:
+        return bool(self.tickets or self.timers or self.log or self.decided or self.ignored)
+
+
+class StoragePort(Protocol):
+    def receive(self, delivery: NewDelivery) -> int | None:
+        """Store a delivery in one write; its id, or None when the platform already delivered it."""
+
+    def pending(self, limit: int) -> list[Received]:
+        """Received deliveries not yet decided, oldest first."""
+
+    def due_timers(self, now: datetime, limit: int) -> list[DueTimer]:
+        """Timers whose next point has passed, earliest first."""
+
+    def next_timer_at(self) -> datetime | None:
+        """The earliest point at which some timer needs firing."""
+
+    def load(self, tickets: Iterable[TicketRef]) -> dict[TicketRef, TicketRecord]:
+        """The records of these tickets (new tickets are absent), in one or two reads."""
+
+    def timeline(self, platform: str, key: str) -> list[dict]:
+        """The ticket's escalation log, oldest first."""
+
+    def write(self, batch: Batch) -> None:
+        """Write the batch in one transaction; raise Conflict (writing nothing) when another
+        processor changed one of its tickets or decided one of its deliveries first."""
+
+    def backlog(self, now: datetime) -> tuple[int, float]:
+        """Deliveries waiting for a decision, and how long the oldest has waited (seconds)."""
+
+    def transaction(self) -> AbstractContextManager: ...
+
+
+def ticket_refs(items: Sequence) -> Iterator[TicketRef]:
+    for item in items:
+        yield (item.platform, item.ticket_key if isinstance(item, Received) else item.key)
