@@ -1,0 +1,136 @@
+"""Schema revisions: created fresh, upgraded at start or by `escalator db upgrade`, or refused when behind."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Connection, Engine
+
+from ..domain.errors import EscalatorError
+from ..settings import mask_password
+from .schema import metadata
+
+BASELINE = "0001"   # what every release before migrations made with `metadata.create_all`
+_LOCK = 0x65736361  # the PostgreSQL advisory lock every process takes while it checks or changes the schema
+
+
+class SchemaOutOfDate(EscalatorError):
+    """The database is at an older revision than the code needs."""
+
+
+class SchemaTooNew(EscalatorError):
+    """The database was migrated by a newer release than this one."""
+
+
+def config() -> Config:
+    """Alembic's configuration, built in code so that no alembic.ini has to ship."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    return cfg
+
+
+@cache
+def _scripts() -> ScriptDirectory:
+    return ScriptDirectory.from_config(config())
+
+
+HEAD: str = _scripts().get_current_head()
+
+
+def current_revision(engine_or_url: Engine | str) -> str | None:
+    """The database's revision: None when it is empty, BASELINE when made before migrations."""
+    with _engine_for(engine_or_url) as engine, engine.connect() as conn:
+        return _revision(conn)
+
+
+def upgrade(engine_or_url: Engine | str) -> str:
+    """Bring the database to HEAD (creating the schema if it is empty); returns HEAD."""
+    with _engine_for(engine_or_url) as engine:
+        prepare_schema(engine, upgrade=True)
+    return HEAD
+
+
+def prepare_schema(engine: Engine, *, upgrade: bool) -> None:
+    """Make the schema HEAD: create it when empty, else upgrade it or raise SchemaOutOfDate."""
+    with engine.begin() as conn:
+        _serialize(conn)
+        current = _revision(conn)
+        if current is None:
+            _create(conn)
+        elif current != HEAD:
+            _check_known(conn, current)
+            if not upgrade:
+                raise SchemaOutOfDate(f"the database {_shown(conn)} is at schema revision {current}; this release "
+                                      f"needs {HEAD}: run `escalator db upgrade`")
+            _upgrade(conn)
+
+
+def _revision(conn: Connection) -> str | None:
+    found = MigrationContext.configure(conn).get_current_revision()
+    if found is None and set(inspect(conn).get_table_names()) & set(metadata.tables):
+        return BASELINE
+    return found
+
+
+def _create(conn: Connection) -> None:
+    # Straight to HEAD: replaying every revision would slow down each fresh test database.
+    metadata.create_all(conn, checkfirst=False)
+    MigrationContext.configure(conn).stamp(_scripts(), HEAD)
+
+
+def _upgrade(conn: Connection) -> None:
+    context = MigrationContext.configure(conn)
+    if context.get_current_revision() is None:
+        context.stamp(_scripts(), BASELINE)
+    cfg = config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, HEAD)
+
+
+def _check_known(conn: Connection, current: str) -> None:
+    if current not in {script.revision for script in _scripts().walk_revisions()}:
+        raise SchemaTooNew(f"the database {_shown(conn)} is at schema revision {current}, which this release "
+                           f"(at {HEAD}) does not know: it was upgraded by a newer release")
+
+
+def _serialize(conn: Connection) -> None:
+    # Two processes starting on one empty database must not both create it. SQLite's store engine
+    # begins with BEGIN IMMEDIATE, which already serializes; PostgreSQL needs a lock.
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK})
+
+
+def _shown(conn: Connection) -> str:
+    return mask_password(conn.engine.url.render_as_string(hide_password=False))
+
+
+@contextmanager
+def _engine_for(target: Engine | str) -> Iterator[Engine]:
+    if isinstance(target, Engine):
+        yield target
+        return
+    engine = create_engine(target)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_autocommit_driver)
+        event.listen(engine, "begin", _sqlite_begin)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def _sqlite_autocommit_driver(dbapi_connection, _record) -> None:
+    # pysqlite begins a transaction only before DML, so DDL would run outside it; an upgrade must be
+    # all or nothing, so SQLAlchemy's BEGIN takes over.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
