@@ -1,9 +1,12 @@
 """How the shipped matrix decides severity, level, owner, timers and messages for one event."""
+import gc
+import weakref
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
-from plugin.domain.decision import Notification
+from plugin.domain.decision import Notification, decide
 from plugin.domain.fieldmap import apply_field_map
 from plugin.domain.matrix import TimerSpec
 from plugin.domain.ticket import Comment, EventKind, TicketEvent, TicketState
@@ -234,3 +237,22 @@ def test_a_pinned_rule_holds_against_an_agents_lower_priority(evaluate):
                        TicketState("critical", "L3", "vp-support"))
     assert lowered.severity == "critical"
     assert lowered.reasons["severity"] == "rule:safety concern goes to executives"
+
+
+def test_each_matrix_decides_with_its_own_tables(shipped_matrix):
+    quieter = replace(shipped_matrix, default_severity="low")
+    nothing_said = event(EventKind.UPDATED)
+
+    for matrix, severity in [(shipped_matrix, "normal"), (quieter, "low"), (shipped_matrix, "normal")]:
+        decision = decide(matrix, nothing_said, TicketState(), [])
+        assert (decision.severity, decision.reasons["severity"]) == (severity, "default")
+
+
+def test_a_matrix_no_longer_used_is_freed_after_deciding(shipped_matrix):
+    matrix = replace(shipped_matrix, default_severity="low")
+    decide(matrix, event(), TicketState(), [])
+    freed = weakref.ref(matrix)
+
+    del matrix
+    gc.collect()
+    assert freed() is None

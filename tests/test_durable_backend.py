@@ -145,3 +145,19 @@ def test_matrix_split_over_several_rulesets_decides_like_the_python_backend(ship
     for event, state in SAMPLE_EVENTS:
         expected = python_evaluator.evaluate(event, state).as_dict()
         assert durable_evaluator.evaluate(event, state).as_dict() == expected, event
+
+
+def test_an_event_asks_only_the_rulesets_holding_rules_for_its_kind(shipped_matrix):
+    def for_kind(kind: str, count: int):
+        return [Rule(f"{kind} {i}", "trigger", c.Test("event", "eq", kind), Effects(labels=(kind,)))
+                for i in range(count)]
+    created, resolved = for_kind("created", RULES_PER_RULESET), for_kind("resolved", 10)
+    # Interleaved in the matrix; the rulesets group them by kind.
+    triggers = tuple(resolved[:5] + created + resolved[5:])
+    backend = DurableBackend(replace(shipped_matrix, triggers=triggers, exceptions=(), stops=()))
+    event = TicketEvent("jira", EventKind.RESOLVED, "SUP-1")
+
+    assert len(backend.handles) == 2
+    assert len(backend._handles_by_kind[EventKind.RESOLVED]) == 1
+    assert backend.matching(event, TicketState()) == resolved
+    assert backend.matching(replace(event, kind=EventKind.UPDATED), TicketState()) == []

@@ -5,7 +5,8 @@ ticket already has and what matched; lowering them is a human's call.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .fields import FIELDS
@@ -75,35 +76,72 @@ class Decision:
 
 def decide(matrix: Matrix, event: TicketEvent, state: TicketState, matched: Sequence[Rule]) -> Decision:
     """The decision for `event` given the rules that matched it, in matrix order."""
+    tables = _tables(matrix)
     reasons: dict[str, str] = {}
-    severity = _pick_severity(matrix, event, state, matched, reasons)
-    level = _pick_level(matrix, state, matched, reasons)
-    owner = _pick_owner(matrix, event, state, level, matched, reasons)
+    by_hand = _human_severity(tables, event, state)
+    severity = _pick_severity(tables, event, state, matched, by_hand, reasons)
+    level = _pick_level(tables, state, matched, reasons)
+    owner = _pick_owner(tables, event, state, level, matched, reasons)
     party = matrix.parties.get(owner)
-    decision = Decision(
+    return Decision(
         severity=severity,
         level=level,
         owner=owner,
         assignee=party.assignee_for(event.platform) if party else "",
-        priority=matrix.severity(severity).platform_priority.get(event.platform, "") if severity else "",
-        labels=tuple(dict.fromkeys(lb for r in matched for lb in r.then.labels)),
-        start_timers=_timers_to_start(matrix, event, state, severity, matched),
-        stop_timers=_timers_to_stop(matrix, state, severity, matched),
-        notifications=_notifications(matrix, event, state, level),
-        trace=_trace(matched, event, state, reasons),
+        priority=tables.severities[severity].platform_priority.get(event.platform, "") if severity else "",
+        labels=tuple(dict.fromkeys(lb for r in matched for lb in r.then.labels)) if matched else (),
+        start_timers=_timers_to_start(tables, event, state, severity, matched),
+        stop_timers=_timers_to_stop(matched),
+        notifications=_notifications(tables, event, state, level),
+        trace=_trace(matched, event, state, reasons) if matched else (),
         reasons=reasons,
-        human_severity=human_severity(matrix, event, state),
+        human_severity=by_hand,
     )
-    return decision
 
 
-def _most_severe(candidates: Iterable[tuple[int, str, str]], reasons: dict, key: str) -> str:
-    """Pick the lowest rank; on a tie the earliest candidate (current state, then matrix order)."""
-    best = min(candidates, key=lambda c: c[0], default=None)
-    if best is None:
-        return ""
-    reasons[key] = best[2]
-    return best[1]
+class _Tables:
+    """What `decide` looks up in a matrix, indexed once per matrix instead of searched per event.
+
+    It holds no reference to the matrix itself, so that the cache below does not keep it alive.
+    """
+
+    def __init__(self, matrix: Matrix):
+        self.default_severity = matrix.default_severity
+        self.default_level = matrix.default_level
+        self.timers = matrix.timers
+        self.severity_rank = matrix.severity_rank
+        self.level_rank = matrix.level_rank
+        self.severities = {s.name: s for s in matrix.severities}
+        self.levels = {lv.id: lv for lv in matrix.levels}
+        # (platform, priority case-folded) -> the first severity that maps to it
+        self.by_priority: dict[tuple[str, str], str] = {}
+        for s in matrix.severities:
+            for platform, priority in s.platform_priority.items():
+                if priority.casefold():
+                    self.by_priority.setdefault((platform, priority.casefold()), s.name)
+        self.notifications = {}
+        for c in matrix.communications:
+            self.notifications.setdefault((c.level, c.on), []).append(
+                Notification(c.on, c.channel, c.template, c.notify, c.sensitive))
+
+    def severity_for_priority(self, platform: str, priority: str) -> str:
+        """`Matrix.severity_for_priority`, by lookup."""
+        return self.by_priority.get((platform, priority.strip().casefold()), "") if priority else ""
+
+
+_tables_by_matrix: dict[int, tuple[weakref.ref, _Tables]] = {}
+
+
+def _tables(matrix: Matrix) -> _Tables:
+    """The tables of this matrix object, built on first use and dropped with the matrix."""
+    key = id(matrix)
+    entry = _tables_by_matrix.get(key)
+    if entry is not None and entry[0]() is matrix:
+        return entry[1]
+    tables = _Tables(matrix)
+    forget = lambda _ref, key=key, cache=_tables_by_matrix: cache.pop(key, None)  # noqa: E731
+    _tables_by_matrix[key] = (weakref.ref(matrix, forget), tables)
+    return tables
 
 
 def human_severity(matrix: Matrix, event: TicketEvent, state: TicketState) -> str:
@@ -111,48 +149,63 @@ def human_severity(matrix: Matrix, event: TicketEvent, state: TicketState) -> st
 
     Our own priority writes come back with the severity we already hold, so they never count.
     """
+    return _human_severity(_tables(matrix), event, state)
+
+
+def _human_severity(tables: _Tables, event: TicketEvent, state: TicketState) -> str:
     if event.kind is _PRIORITY_CHANGED:
-        chosen = matrix.severity_for_priority(event.platform, event.priority)
+        chosen = tables.severity_for_priority(event.platform, event.priority)
         if chosen and chosen != state.severity:
             return chosen
     return state.human_severity
 
 
-def _pick_severity(matrix, event, state, matched, reasons) -> str:
-    rank = matrix.severity_rank
-    by_hand = human_severity(matrix, event, state)
+def _pick_severity(tables, event, state, matched, by_hand, reasons) -> str:
+    """The most severe candidate; on a tie the earliest (current state, then matrix order)."""
+    rank = tables.severity_rank
     if by_hand:
         # Only rules the matrix pins may override an agent's own choice of priority.
-        candidates = [(rank[by_hand], by_hand, f"human:{event.priority or by_hand}")]
-        candidates += [(rank[r.then.severity], r.then.severity, f"rule:{r.name}")
-                       for r in matched if r.then.severity and r.then.pin]
-        return _most_severe(candidates, reasons, "severity")
-    candidates = []
+        best, best_rank, why = by_hand, rank[by_hand], None
+        for r in matched:
+            if r.then.severity and r.then.pin and rank[r.then.severity] < best_rank:
+                best, best_rank, why = r.then.severity, rank[r.then.severity], r
+        reasons["severity"] = f"rule:{why.name}" if why else f"human:{event.priority or by_hand}"
+        return best
+    best, best_rank, why = "", None, None
     if state.severity in rank:
-        candidates.append((rank[state.severity], state.severity, "current"))
-    candidates += [(rank[r.then.severity], r.then.severity, f"rule:{r.name}")
-                   for r in matched if r.then.severity]
-    from_priority = matrix.severity_for_priority(event.platform, event.priority)
-    if from_priority:
-        candidates.append((rank[from_priority], from_priority, f"priority:{event.priority}"))
-    if not candidates and matrix.default_severity:
-        candidates.append((rank[matrix.default_severity], matrix.default_severity, "default"))
-    return _most_severe(candidates, reasons, "severity")
+        best, best_rank, why = state.severity, rank[state.severity], "current"
+    for r in matched:
+        severity = r.then.severity
+        if severity and (best_rank is None or rank[severity] < best_rank):
+            best, best_rank, why = severity, rank[severity], r
+    from_priority = tables.severity_for_priority(event.platform, event.priority)
+    if from_priority and (best_rank is None or rank[from_priority] < best_rank):
+        best, best_rank, why = from_priority, rank[from_priority], f"priority:{event.priority}"
+    default = tables.default_severity
+    if best_rank is None and default:
+        best, best_rank, why = default, rank[default], "default"
+    if best_rank is not None:
+        reasons["severity"] = why if isinstance(why, str) else f"rule:{why.name}"
+    return best
 
 
-def _pick_level(matrix, state, matched, reasons) -> str:
-    rank = matrix.level_rank
-    # Higher level wins, so rank is negated for the shared "lowest wins" picker.
-    candidates = []
+def _pick_level(tables, state, matched, reasons) -> str:
+    """The highest candidate level; on a tie the earliest (current state, then matrix order)."""
+    rank = tables.level_rank
+    best, best_rank, why = "", None, None
     if state.level in rank:
-        candidates.append((-rank[state.level], state.level, "current"))
-    candidates += [(-rank[r.then.level], r.then.level, f"rule:{r.name}") for r in matched if r.then.level]
-    if not candidates:
-        candidates.append((-rank[matrix.default_level], matrix.default_level, "default"))
-    return _most_severe(candidates, reasons, "level")
+        best, best_rank, why = state.level, rank[state.level], "current"
+    for r in matched:
+        level = r.then.level
+        if level and (best_rank is None or rank[level] > best_rank):
+            best, best_rank, why = level, rank[level], r
+    if best_rank is None:
+        best, why = tables.default_level, "default"
+    reasons["level"] = why if isinstance(why, str) else f"rule:{why.name}"
+    return best
 
 
-def _pick_owner(matrix, event, state, level, matched, reasons) -> str:
+def _pick_owner(tables, event, state, level, matched, reasons) -> str:
     # Exceptions come first in matrix.rules, so an exception's owner beats a trigger's.
     explicit = next((r for r in matched if r.then.owner), None)
     if explicit:
@@ -161,7 +214,7 @@ def _pick_owner(matrix, event, state, level, matched, reasons) -> str:
     if state.owner and state.level == level:
         reasons["owner"] = "current"
         return state.owner
-    rule = matrix.level(level).owner
+    rule = tables.levels.get(level).owner
     if rule is None:
         reasons["owner"] = "unowned"
         return ""
@@ -175,56 +228,62 @@ def _pick_owner(matrix, event, state, level, matched, reasons) -> str:
     return rule.default
 
 
-def _timers_to_start(matrix, event, state, severity, matched) -> tuple[TimerSpec, ...]:
+def _timers_to_start(tables, event, state, severity, matched) -> tuple[TimerSpec, ...]:
     timers: list[TimerSpec] = []
-    if (severity != state.severity or event.kind is _REOPENED) and severity in matrix.timers:
-        timers += matrix.timers[severity].timers
-    timers += [t for r in matched for t in r.then.add_timers]
+    if (severity != state.severity or event.kind is _REOPENED) and severity in tables.timers:
+        timers += tables.timers[severity].timers
+    for r in matched:
+        timers += r.then.add_timers
+    if not timers:
+        return ()
     return tuple({t.name: t for t in timers}.values())
 
 
-def _timers_to_stop(matrix, state, severity, matched) -> tuple[str, ...]:
+def _timers_to_stop(matched) -> tuple[str, ...]:
     # Only what stop rules say; timers of a severity that changed are re-armed by their new start.
-    return tuple(dict.fromkeys(name for r in matched if r.kind == "stop" for name in r.stops))
+    return tuple(dict.fromkeys(name for r in matched if r.kind == "stop" for name in r.stops)) if matched else ()
 
 
-def _notifications(matrix, event, state, level) -> tuple[Notification, ...]:
-    situations = _situations(event, state, level)
-    return tuple(Notification(c.on, c.channel, c.template, c.notify, c.sensitive)
-                 for situation in situations for c in matrix.communications
-                 if c.level == level and c.on == situation)
+def _notifications(tables, event, state, level) -> tuple[Notification, ...]:
+    found: list[Notification] = []
+    for situation in _situations(event, state, level):
+        found += tables.notifications.get((level, situation), ())
+    return tuple(found)
 
 
 def _situations(event, state, level) -> list[str]:
     """Which communications an event calls for: a level entered, a cadence tick, resolution."""
     situations = ["escalated"] if level != state.level else []
-    if event.kind is _RESOLVED:
+    kind = event.kind
+    if kind is _RESOLVED:
         situations.append("resolved")
-    elif event.kind is _STALLED:
+    elif kind is _STALLED:
         # The cadence lapsed: the customer still hears from us on time, and the lapse is flagged.
         situations += ["update", "stalled"]
-    elif event.kind is _WARNING and event.timer == "update":
+    elif kind is _WARNING and event.timer == "update":
         situations.append("reminder")
     return situations
 
 
 def _trace(matched: Sequence[Rule], event: TicketEvent, state: TicketState, reasons: dict) -> tuple[Fired, ...]:
-    shown: dict[str, str] = {}      # matched rules often test the same fields: read each once
-    decided_by: dict[str, list[str]] = {}
+    decided_by: dict[str, list[str]] = {}      # rule name -> what it decided
     for key, why in reasons.items():
-        decided_by.setdefault(why, []).append(key)
-    return tuple(Fired(rule.name, rule.kind, rule.category,
-                       tuple((name, _shown(name, event, state, shown)) for name in rule.fields),
-                       tuple(decided_by.get(f"rule:{rule.name}", ())))
+        if why.startswith("rule:"):
+            decided_by.setdefault(why[5:], []).append(key)
+    shown: dict[str, str] = {}      # matched rules often test the same fields: read each once
+    for rule in matched:
+        for name in rule.fields:
+            if name not in shown:
+                shown[name] = _shown(FIELDS[name].read(event, state))
+    return tuple(Fired(rule.name, rule.kind, rule.category, tuple([(name, shown[name]) for name in rule.fields]),
+                       tuple(decided_by.get(rule.name, ())))
                  for rule in matched)
 
 
-def _shown(name: str, event: TicketEvent, state: TicketState, shown: dict[str, str]) -> str:
+def _shown(value: object) -> str:
     """A field's value as the trace shows it: lists joined, long text cut."""
-    if name not in shown:
-        value = FIELDS[name].read(event, state)
+    if value.__class__ is not str:
         if isinstance(value, (list, tuple)):
             value = ", ".join(map(str, value))
-        text = "" if value is None else str(value)
-        shown[name] = text if len(text) <= _TRACE_VALUE_LIMIT else text[:_TRACE_VALUE_LIMIT] + "…"
-    return shown[name]
+        value = "" if value is None else str(value)
+    return value if len(value) <= _TRACE_VALUE_LIMIT else value[:_TRACE_VALUE_LIMIT] + "…"

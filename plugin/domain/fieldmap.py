@@ -5,6 +5,7 @@ attribute comes from is the admin's choice, written in the matrix, not the parse
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from .matrix import FieldSource
@@ -15,31 +16,44 @@ ATTRIBUTES = ("customer_tier", "customer_region", "product_area", "account_manag
 
 def apply_field_map(event: TicketEvent, sources: tuple[FieldSource, ...]) -> TicketEvent:
     """The event with each still-empty attribute read from its first source that has a value."""
-    found: dict[str, str] = {}
-    for source in sources:
-        if source.platform != event.platform or source.attribute in found:
-            continue
-        if getattr(event, source.attribute):
-            continue
-        value = _read(source, event)
-        if value:
-            found[source.attribute] = source.values.get(value.casefold(), value)
-    return replace(event, **found) if found else event
+    return FieldMap(sources).apply(event)
 
 
-def _read(source: FieldSource, event: TicketEvent) -> str:
+class FieldMap:
+    """A matrix's field map, arranged once by platform: every event goes through it."""
+
+    def __init__(self, sources: tuple[FieldSource, ...]):
+        self._by_platform: dict[str, list[tuple[str, Callable[[TicketEvent], str], Mapping[str, str]]]] = {}
+        for source in sources:
+            self._by_platform.setdefault(source.platform, []).append(
+                (source.attribute, _reader(source), source.values))
+
+    def apply(self, event: TicketEvent) -> TicketEvent:
+        """`apply_field_map(event, sources)`."""
+        found: dict[str, str] = {}
+        for attribute, read, values in self._by_platform.get(event.platform, ()):
+            if attribute in found or getattr(event, attribute):
+                continue
+            value = read(event)
+            if value:
+                found[attribute] = values.get(value.casefold(), value)
+        return replace(event, **found) if found else event
+
+
+def _reader(source: FieldSource) -> Callable[[TicketEvent], str]:
+    key = source.key
     if source.kind == "custom_field":
-        return _first_text(event.custom_fields.get(source.key))
+        return lambda event: _first_text(event.custom_fields.get(key))
     if source.kind == "organization_field":
-        return _first_text(event.organization_fields.get(source.key))
+        return lambda event: _first_text(event.organization_fields.get(key))
     if source.kind in ("label_prefix", "tag_prefix"):
-        prefix = source.key.casefold()
-        return next((lb[len(prefix):] for lb in event.labels if lb.casefold().startswith(prefix)), "")
+        prefix = key.casefold()
+        return lambda event: next((lb[len(prefix):] for lb in event.labels if lb.casefold().startswith(prefix)), "")
     if source.kind == "component":
-        return event.components[0] if event.components else ""
+        return lambda event: event.components[0] if event.components else ""
     if source.kind == "organization":
-        return event.organization
-    return ""
+        return lambda event: event.organization
+    return lambda event: ""
 
 
 def _first_text(value: object) -> str:

@@ -11,11 +11,12 @@ from typing import Protocol
 
 from ..domain.decision import Decision, decide
 from ..domain.errors import EscalatorError
-from ..domain.fieldmap import apply_field_map
+from ..domain.fieldmap import FieldMap
 from ..domain.matrix import Matrix, Rule
 from ..domain.ticket import TicketEvent, TicketState
 
 BACKENDS = ("durable", "python")
+_NEW_TICKET = TicketState()
 
 
 class Backend(Protocol):
@@ -30,13 +31,15 @@ class Evaluator:
         self.matrix = matrix
         self.backend_name = backend
         self.backend = _compile(matrix, backend)
+        self._field_map = FieldMap(matrix.field_sources)
 
     def prepare(self, event: TicketEvent) -> TicketEvent:
         """The event with customer tier, region, product area... read through the matrix's field map."""
-        return apply_field_map(event, self.matrix.field_sources)
+        return self._field_map.apply(event)
 
     def evaluate(self, event: TicketEvent, state: TicketState | None = None) -> Decision:
-        state = state or TicketState()
+        if state is None:
+            state = _NEW_TICKET
         event = self.prepare(event)
         return decide(self.matrix, event, state, self.backend.matching(event, state))
 

@@ -4,7 +4,7 @@ A matrix with a hundred triggers has dozens of text patterns, and searching ever
 every event's text dominated evaluation. Most patterns admins write contain literal words
 (`(?i)outage|down|unavailable`); any match must contain one of them, and a substring test is far
 cheaper than a case-insensitive regex scan. Only when a required word is present does the real
-regex run, so the result is always the regex's own.
+regex run, so the result is always the regex's own. `codegen` writes the test for each pattern.
 """
 from __future__ import annotations
 
@@ -24,27 +24,6 @@ class Prefiltered:
     regex: re.Pattern
     words: frozenset[str]
     folded: bool                # words are case-folded; compare with folded text
-
-
-class PatternSet:
-    """All the patterns tested on one field, searched together: each distinct word is looked for
-    once per text, then only the patterns whose words were seen are searched."""
-
-    def __init__(self, patterns: dict[str, str]):
-        self.patterns = [(name, prefiltered(p)) for name, p in patterns.items()]
-        self.plain_words = sorted({w for _, p in self.patterns if not p.folded for w in p.words})
-        self.folded_words = sorted({w for _, p in self.patterns if p.folded for w in p.words})
-
-    def search(self, text: str | None) -> dict[str, bool]:
-        """Pattern name -> whether it is found in `text` (never, when the field is absent)."""
-        if text is None:
-            return {name: False for name, _ in self.patterns}
-        seen = {w for w in self.plain_words if w in text}
-        if self.folded_words:
-            folded = fold(text)
-            seen.update(w for w in self.folded_words if w in folded)
-        return {name: (not p.words or not seen.isdisjoint(p.words)) and p.regex.search(text) is not None
-                for name, p in self.patterns}
 
 
 def fold(text: str) -> str:

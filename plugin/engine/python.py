@@ -1,76 +1,78 @@
-"""The matrix compiled to one Python function: the reference the durable backend is tested against,
+"""The matrix compiled to Python functions: the reference the durable backend is tested against,
 and the fallback for matrices past durable_rules' limits.
 
-Each condition becomes a plain boolean expression, and all rules become one function, so an
-evaluation is a single call with short-circuiting `and`/`or` instead of a closure per test.
-Values and patterns are passed in a constants table, never written into the source, so nothing a
-matrix contains can change the generated code.
+Each condition becomes a plain boolean expression, and all rules become one function per event
+kind (see `bykind`), so an evaluation is a single call with short-circuiting `and`/`or` that
+reads each field it needs once, into a local variable (see `codegen`). Cheap tests run before
+text patterns, and a pattern's regex runs only when a word every match contains is in the text
+(see `prefilter`).
 """
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 
-from ..domain.conditions import All, Any, Condition, Not, Test, fields_in
-from ..domain.fields import read_facts
-from ..domain.matrix import Matrix
-
-_COMPARISONS = {
-    "eq": "get({f}) == {v}",
-    "neq": "get({f}) != {v}",
-    "in": "get({f}) in {v}",
-    "not_in": "get({f}) not in {v}",
-    "contains": "{v} in get({f}, ())",
-    "contains_any": "not {v}.isdisjoint(get({f}, ()))",
-    "matches": "({f} in R and {v}.search(R[{f}]) is not None)",
-    "gt": "({f} in F and F[{f}] > {v})",
-    "gte": "({f} in F and F[{f}] >= {v})",
-    "lt": "({f} in F and F[{f}] < {v})",
-    "lte": "({f} in F and F[{f}] <= {v})",
-}
+from ..domain.conditions import All, Any, Condition, Not, Test
+from ..domain.matrix import Matrix, Rule
+from ..domain.ticket import EventKind
+from .bykind import Decided, rules_for_kind
+from .codegen import Source
+from .prefilter import Prefiltered, prefiltered
 
 
 class PythonBackend:
     def __init__(self, matrix: Matrix):
         self.rules = matrix.rules
-        self.fields = list(dict.fromkeys(f for rule in matrix.rules for f in fields_in(rule.when)))
-        self._matching = _Compiler().function([rule.when for rule in self.rules])
+        self._patterns: dict[str, Prefiltered] = {}     # shared by the functions of this matrix
+        # Compiled on the first event of each kind: compiling takes far longer than evaluating.
+        self._by_kind: dict[EventKind, Callable] = {}
 
-    def matching(self, event, state):
-        facts, raw = read_facts(self.fields, event, state)
-        return [self.rules[i] for i in self._matching(facts, raw)]
+    def matching(self, event, state) -> list[Rule]:
+        function = self._by_kind.get(event.kind)
+        if function is None:
+            function = self._by_kind[event.kind] = self._compile(event.kind)
+        return function(event, state)
+
+    def _compile(self, kind) -> Callable:
+        try:
+            decided = rules_for_kind(self.rules, EventKind(kind))
+        except ValueError:      # a kind the parsers never produce: nothing is decided in advance
+            decided = list(enumerate(rule.when for rule in self.rules))
+        return _Compiler(self._patterns).function(self.rules, decided)
+
+
+def cost(condition: Condition) -> int:
+    """A rough relative cost of evaluating a condition: a regex search dwarfs a comparison."""
+    if isinstance(condition, Test):
+        return 8 if condition.op == "matches" else 1
+    if isinstance(condition, Not):
+        return cost(condition.item)
+    return sum(map(cost, condition.items))
 
 
 class _Compiler:
-    def __init__(self):
-        self.constants: list = []
+    def __init__(self, patterns: dict[str, Prefiltered]):
+        self.source = Source()
+        self.patterns = patterns
 
-    def function(self, conditions: list[Condition]):
-        lines = ["def matching(F, R):", "    hits = []", "    get = F.get"]
-        lines += [f"    if {self.expression(c)}: hits.append({i})" for i, c in enumerate(conditions)]
-        lines.append("    return hits")
-        namespace = {"K": self.constants}
-        exec(compile("\n".join(lines), "<matrix>", "exec"), namespace)
-        return namespace["matching"]
+    def function(self, rules: tuple[Rule, ...], decided: list[tuple[int, Decided]]):
+        body = ["hits = []"]
+        for i, when in decided:
+            hit = f"hits.append({self.source.constant(rules[i])})"
+            body.append(hit if when is True else f"if {self.expression(when)}: {hit}")
+        body.append("return hits")
+        return self.source.function("matching(E, S)", body)
 
-    def constant(self, value) -> str:
-        self.constants.append(value)
-        return f"K[{len(self.constants) - 1}]"
+    def pattern(self, regex: str) -> Prefiltered:
+        if regex not in self.patterns:
+            self.patterns[regex] = prefiltered(regex)
+        return self.patterns[regex]
 
     def expression(self, condition: Condition) -> str:
         if isinstance(condition, Not):
             return f"(not {self.expression(condition.item)})"
         if isinstance(condition, (All, Any)):
             joiner = " and " if isinstance(condition, All) else " or "
-            return "(" + joiner.join(self.expression(c) for c in condition.items) + ")"
-        return self.test(condition)
-
-    def test(self, test: Test) -> str:
-        f = self.constant(test.field)
-        if test.op == "exists":
-            return f"({f} in F)" if test.value else f"({f} not in F)"
-        value = test.value
-        if test.op == "matches":
-            value = re.compile(value)
-        elif test.op in ("in", "not_in", "contains_any"):
-            value = frozenset(value)
-        return _COMPARISONS[test.op].format(f=f, v=self.constant(value))
+            # Conditions have no side effects, so the cheapest can short-circuit the rest.
+            items = sorted(condition.items, key=cost)
+            return "(" + joiner.join(self.expression(c) for c in items) + ")"
+        return self.source.test(condition, self.pattern(condition.value) if condition.op == "matches" else None)
