@@ -31,9 +31,11 @@ class Planned:
 
 
 class Notifier:
-    def __init__(self, comms_settings: CommsSettings, ticket_urls: Mapping[str, str]):
+    def __init__(self, comms_settings: CommsSettings, ticket_urls: Mapping[str, str], *, render: bool = True):
         self.senders = build_senders(comms_settings)
         self.ticket_urls = ticket_urls      # platform -> URL pattern with {key}
+        self.render = render                # off in replays that only compare decisions
+        self._shows_log: dict[tuple[str, str], bool] = {}   # (matrix version, template): does it show the log
 
     def plan(self, event: TicketEvent, decision: Decision, matrix: Matrix, now, marker: str, *,
              snapshot: Mapping, timers: Iterable[Timer], history: Callable[[], list[Mapping]]) -> Planned:
@@ -42,11 +44,15 @@ class Notifier:
         if not decision.notifications:
             return planned
         ticket = self._ticket(event, decision, snapshot)
-        needs_log = any(uses_variable(matrix.templates_dir, n.template, "timeline") for n in decision.notifications)
-        context = self._context(decision, matrix, ticket, timers, history() if needs_log else (), now)
+        if self.render:
+            needs_log = any(self._shows(matrix, n.template) for n in decision.notifications)
+            context = self._context(decision, matrix, ticket, timers, history() if needs_log else (), now)
+        else:
+            context = _addressing(decision, ticket)
         for index, notification in enumerate(decision.notifications):
             outbound = plan_notification(notification, matrix=matrix, templates_dir=matrix.templates_dir,
-                                         ticket=ticket, context=context, marker=f"{marker}-{index}")
+                                         ticket=ticket, context=context, marker=f"{marker}-{index}",
+                                         render=self.render)
             planned.actions += outbound.actions
             planned.messages += [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in outbound.messages]
             planned.log.append({
@@ -57,6 +63,12 @@ class Notifier:
                    for a in outbound.actions],
                 "withheld": list(outbound.withheld), "problems": list(outbound.problems)})
         return planned
+
+    def _shows(self, matrix: Matrix, template: str) -> bool:
+        # A matrix version hashes its templates too, so the answer holds for the version's lifetime.
+        if (matrix.version, template) not in self._shows_log:
+            self._shows_log[(matrix.version, template)] = uses_variable(matrix.templates_dir, template, "timeline")
+        return self._shows_log[(matrix.version, template)]
 
     def _ticket(self, event: TicketEvent, decision: Decision, snapshot: Mapping) -> dict:
         url = self.ticket_urls.get(event.platform, "")
@@ -87,6 +99,9 @@ class Notifier:
         return bool(sender.url_for(Message.from_dict(message)))
 
     def describe(self, message: Mapping) -> dict:
+        """The request that would send `message`; none for a message that was not written."""
+        if not self.render:
+            return {}
         return self.senders[message["channel"]].build_request(Message.from_dict(message))
 
 
@@ -99,3 +114,10 @@ class CommsClient:
     def apply(self, action: Action) -> WriteResult:
         delivery = self.notifier.senders[action.data["channel"]].send(Message.from_dict(action.data))
         return WriteResult(SENT, None, delivery.status)
+
+
+def _addressing(decision: Decision, ticket: Mapping) -> dict:
+    """The part of the message context that decides who hears what, for messages not rendered."""
+    return {"owner": {"name": decision.owner}, "level": {"id": decision.level},
+            "severity": {"name": decision.severity},
+            "ticket": {"platform": ticket["platform"], "key": ticket["key"], "url": ticket["url"]}}

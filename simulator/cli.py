@@ -32,7 +32,8 @@ def _generate(seed: int, incidents: int, days: int, start: str):
 def _replay_with_progress(deliveries, rules: Path, engine: str, label: str):
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(label, total=len(deliveries))
-        return replay(deliveries, rules, engine=engine, progress=lambda n: progress.advance(task, n))
+        # Summaries and diffs read decisions, timers and who was told what, never a message's text.
+        return replay(deliveries, rules, engine=engine, progress=lambda n: progress.advance(task, n), lean=True)
 
 
 @click.command()

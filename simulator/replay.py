@@ -65,15 +65,19 @@ class Replay:
 
 
 def replay(deliveries: Iterable, rules: str | Path, *, engine: str = "durable", until: datetime | None = None,
-           progress: Callable[[int], None] | None = None) -> Replay:
-    """Run `deliveries` (sorted or not) through the matrix in `rules` on a virtual clock."""
+           progress: Callable[[int], None] | None = None, lean: bool = False) -> Replay:
+    """Run `deliveries` (sorted or not) through the matrix in `rules` on a virtual clock.
+
+    `lean` is for summaries and rule-change diffs of many incidents: messages are decided (who,
+    which channel, withheld or not) but not written, and the store keeps no texts or trace values.
+    """
     deliveries = sorted(deliveries, key=lambda d: d.at)
     if not deliveries:
         raise ValueError("nothing to replay: no deliveries")
     evaluator = Evaluator(load_matrix(rules), engine)
-    clock, store = FixedClock(deliveries[0].at), MemoryStore()
+    clock, store = FixedClock(deliveries[0].at), MemoryStore(lean=lean)
     service = EscalationService(OneMatrix(evaluator), {p: NoRequests() for p in PLATFORMS}, live_platforms=set(),
-                                notifier=Notifier(CommsSettings(), {}))
+                                notifier=Notifier(CommsSettings(), {}, render=not lean))
     result = Replay(store, evaluator, deliveries[0].at, until or deliveries[-1].at + TAIL)
     _run(deliveries, Processor(store, service, clock), clock, result, progress)
     return result

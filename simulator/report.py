@@ -22,7 +22,7 @@ def summarize(store: MemoryStore, ended: datetime) -> dict:
         "sla_attainment": _attainment(store, ended),
         "dwell_hours_by_level": _dwell(store, ended),
         "load_by_owner": dict(Counter(t["owner"] or "unowned" for t in tickets).most_common()),
-        "writes": dict(sorted(Counter(f"{r['platform']}:{r['kind']}" for r in store.outbox).items())),
+        "writes": dict(sorted(store.writes.items())),
     }
 
 

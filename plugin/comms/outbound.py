@@ -28,9 +28,10 @@ class Outbound:
 
 
 def plan_notification(notification: Notification, *, matrix: Matrix, templates_dir: Path | str,
-                      ticket: Mapping, context: Mapping, marker: str = "") -> Outbound:
+                      ticket: Mapping, context: Mapping, marker: str = "", render: bool = True) -> Outbound:
     """What `notification` sends for this ticket. `ticket` is the raw field dict (its labels should include
-    those the decision adds), `context` the one `message_context` built from it."""
+    those the decision adds), `context` the one `message_context` built from it. Without `render`, the
+    messages carry no text: replays that compare decisions skip the cost of the templates."""
     channel = notification.channel
     why_not = refusal(channel, sensitive=notification.sensitive, labels=ticket.get("labels") or ())
     if why_not:
@@ -40,7 +41,7 @@ def plan_notification(notification: Notification, *, matrix: Matrix, templates_d
     if not kept:
         return Outbound(withheld=refused, problems=resolved.problems)
     try:
-        text = render_message(templates_dir, notification.template, context)
+        text = render_message(templates_dir, notification.template, context) if render else ""
     except RenderError as exc:
         return Outbound(withheld=refused, problems=resolved.problems + (str(exc),))
     messages = messages_for(channel, text, kept, **_meta(notification, context))

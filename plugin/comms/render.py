@@ -62,15 +62,10 @@ def render_message(templates_dir: Path | str, template_name: str, context: Mappi
 
 def uses_variable(templates_dir: Path | str, template_name: str, variable: str) -> bool:
     """Whether the template reads `variable`, so costly context (a ticket's whole log) is built only when used."""
-    try:
-        edited = (Path(templates_dir) / template_name).stat().st_mtime_ns     # an edit must not read stale
-    except OSError:
-        return False
-    return variable in _variables(str(templates_dir), template_name, edited)
+    return variable in _variables(str(templates_dir), template_name)
 
 
-@lru_cache(maxsize=256)
-def _variables(templates_dir: str, template_name: str, _edited: int) -> frozenset[str]:
+def _variables(templates_dir: str, template_name: str) -> frozenset[str]:
     env = _environment(templates_dir)
     try:
         source = env.loader.get_source(env, template_name)[0]

@@ -1,28 +1,45 @@
 """The in-memory store behind the same port as SQL, for replays that run months of escalations in
-seconds. Single-threaded: a replay has one processor, so a batch can never conflict."""
+seconds. Single-threaded: a replay has one processor, so a batch can never conflict.
+
+`lean` keeps what reports of a month of incidents read and drops the rest as it goes: rendered
+texts, requests and the values behind each rule trace, so memory follows tickets, not events.
+"""
 from __future__ import annotations
 
 import heapq
 import itertools
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime
 
-from .port import DECIDED, IGNORED, RECEIVED, Batch, Conflict, DueTimer, NewDelivery, Received, TicketRecord, TicketRef
-from .rows import record_of, ticket_values, timer_of, timer_values
+from .port import (
+    RECEIVED,
+    Batch,
+    Conflict,
+    DueTimer,
+    NewDelivery,
+    Received,
+    TicketRecord,
+    TicketRef,
+    TimerWrite,
+)
+from .rows import record_of, ticket_values, timer_values
 
 
 class MemoryStore:
-    def __init__(self):
-        self.deliveries: dict[int, dict] = {}
+    def __init__(self, *, lean: bool = False):
+        self.lean = lean
         self.dedupe: set[tuple[str, str]] = set()
         self.waiting: dict[int, dict] = {}          # received, not yet decided, in arrival order
         self.tickets: dict[TicketRef, dict] = {}
         self.log: list[dict] = []
         self.log_by_ticket: dict[TicketRef, list[dict]] = {}
-        self.timers: dict[int, dict] = {}
+        self.clocks: dict[int, TimerWrite] = {}     # by timer id, as last written
         self.timers_by_ticket: dict[TicketRef, dict[str, int]] = {}
-        self.outbox: list[dict] = []
+        self.outbox: list[dict] = []                # empty when lean: `writes` counts them
+        self.writes: Counter = Counter()            # outbox rows by "platform:kind"
         self.matrices: dict[str, dict] = {}
         self._ids = itertools.count(1)
         self._schedule: list[tuple[datetime, int]] = []     # (next_at, timer id); stale entries are skipped
@@ -33,11 +50,10 @@ class MemoryStore:
         if (delivery.platform, delivery.dedupe_key) in self.dedupe:
             return None
         self.dedupe.add((delivery.platform, delivery.dedupe_key))
-        row = {**vars(delivery), "id": next(self._ids), "decided_at": None}
-        self.deliveries[row["id"]] = row
-        if delivery.status == RECEIVED:
-            self.waiting[row["id"]] = row
-        return row["id"]
+        delivery_id = next(self._ids)
+        if delivery.status == RECEIVED:     # a decided delivery's body is not kept: reports never read it
+            self.waiting[delivery_id] = {**vars(delivery), "id": delivery_id}
+        return delivery_id
 
     def pending(self, limit: int) -> list[Received]:
         rows = itertools.islice(self.waiting.values(), limit)
@@ -48,14 +64,14 @@ class MemoryStore:
         due = []
         while self._schedule and self._schedule[0][0] <= now and len(due) < limit:
             at, timer_id = heapq.heappop(self._schedule)
-            if self.timers[timer_id]["next_at"] == at and (not due or due[-1].id != timer_id):
-                due.append(self._due(self.timers[timer_id]))
+            if self.clocks[timer_id].next_at == at and (not due or due[-1].id != timer_id):
+                due.append(self._due(timer_id))
         for item in due:        # a read takes nothing away: the write that fires them moves them on
             heapq.heappush(self._schedule, (item.at, item.id))
         return due
 
     def next_timer_at(self) -> datetime | None:
-        while self._schedule and self.timers[self._schedule[0][1]]["next_at"] != self._schedule[0][0]:
+        while self._schedule and self.clocks[self._schedule[0][1]].next_at != self._schedule[0][0]:
             heapq.heappop(self._schedule)
         return self._schedule[0][0] if self._schedule else None
 
@@ -63,7 +79,7 @@ class MemoryStore:
         found = {}
         for ref in refs:
             if ref in self.tickets:
-                clocks = {name: timer_of(self.timers[i]) for name, i in self.timers_by_ticket.get(ref, {}).items()}
+                clocks = {name: self.clocks[i].timer for name, i in self.timers_by_ticket.get(ref, {}).items()}
                 found[ref] = record_of(self.tickets[ref], clocks)
         return found
 
@@ -72,10 +88,8 @@ class MemoryStore:
 
     def write(self, batch: Batch) -> None:
         self._check(batch)
-        for delivery_id in batch.decided:
-            self._decide(delivery_id, DECIDED, "", batch.now)
-        for delivery_id, reason in batch.ignored:
-            self._decide(delivery_id, IGNORED, reason, batch.now)
+        for delivery_id in batch.decided + [i for i, _ in batch.ignored]:
+            del self.waiting[delivery_id]     # decided: its body is no longer needed
         for record, _ in batch.tickets:
             row = self.tickets.setdefault((record.platform, record.key), {
                 "platform": record.platform, "key": record.key, "created_at": batch.now})
@@ -103,8 +117,14 @@ class MemoryStore:
 
     # -- reads the simulator's reports and the matrices use ------------------------------------
 
+    @property
+    def timers(self) -> dict[int, dict]:
+        """Every timer as a row, like the SQL table's, for reports."""
+        return {timer_id: {**timer_values(write), "id": timer_id} for timer_id, write in self.clocks.items()}
+
     def timers_of(self, platform: str, key: str) -> list[dict]:
-        return [self.timers[i] for i in self.timers_by_ticket.get((platform, key), {}).values()]
+        ids = self.timers_by_ticket.get((platform, key), {}).values()
+        return [{**timer_values(self.clocks[i]), "id": i} for i in ids]
 
     def remember_matrix(self, version: str, files: dict, now: datetime) -> None:
         self.matrices.setdefault(version, {"files": files})["activated_at"] = now
@@ -126,14 +146,10 @@ class MemoryStore:
             if (row["version"] if row else 0) != read:
                 raise Conflict(f"ticket {record.platform}/{record.key} changed since it was read")
 
-    def _decide(self, delivery_id: int, status: str, reason: str, now: datetime) -> None:
-        row = self.waiting.pop(delivery_id)
-        row.update(status=status, decided_at=now, **({"reason": reason} if reason else {}))
-
-    def _write_timer(self, write) -> None:
+    def _write_timer(self, write: TimerWrite) -> None:
         ref = (write.platform, write.key)
         timer_id = write.timer.id or self.timers_by_ticket.get(ref, {}).get(write.timer.name) or next(self._ids)
-        self.timers[timer_id] = {**timer_values(write), "id": timer_id}
+        self.clocks[timer_id] = replace(write, timer=replace(write.timer, id=timer_id))
         if write.next_at is not None:
             heapq.heappush(self._schedule, (write.next_at, timer_id))
         self.timers_by_ticket.setdefault(ref, {})[write.timer.name] = timer_id
@@ -142,12 +158,26 @@ class MemoryStore:
         row = {name: getattr(entry, name) for name in ("platform", "key", "at", "delivery_id", "event_kind", "actor",
                                                         "changes", "decision", "matrix_version", "communications")}
         row["id"] = next(self._ids)
+        if self.lean:
+            row.update(decision=_lean_decision(entry.decision), communications=_lean(entry.communications))
         self.log.append(row)
         self.log_by_ticket.setdefault((entry.platform, entry.key), []).append(row)
-        self.outbox += [{"id": next(self._ids), "platform": o.platform, "key": o.key, "kind": o.kind, "data": o.data,
-                         "request": o.request, "status": o.status, "created_at": now, "log_id": row["id"],
-                         "delivery_id": o.delivery_id} for o in entry.outbox]
+        self.writes.update(f"{o.platform}:{o.kind}" for o in entry.outbox)
+        if not self.lean:
+            self.outbox += [{"id": next(self._ids), "platform": o.platform, "key": o.key, "kind": o.kind,
+                             "data": o.data, "request": o.request, "status": o.status, "created_at": now,
+                             "log_id": row["id"], "delivery_id": o.delivery_id} for o in entry.outbox]
 
-    @staticmethod
-    def _due(row: dict) -> DueTimer:
-        return DueTimer(row["id"], row["platform"], row["key"], row["name"], row["next_at"])
+    def _due(self, timer_id: int) -> DueTimer:
+        write = self.clocks[timer_id]
+        return DueTimer(timer_id, write.platform, write.key, write.timer.name, write.next_at)
+
+
+def _lean_decision(decision: dict) -> dict:
+    """The rules that matched, without the field values they matched on."""
+    return {"trace": [{"rule": f["rule"], "kind": f["kind"]} for f in decision.get("trace", ())]}
+
+
+def _lean(communications: list[dict]) -> list[dict]:
+    """Who was told what on which channel, without the text."""
+    return [{**c, "sent": [{"to": m["to"]} for m in c["sent"]]} for c in communications]
