@@ -10,11 +10,12 @@ from rich.console import Console
 from rich.table import Table
 
 from .bootstrap import build_evaluator
+from .cases import run_cases
 from .domain.durations import format_duration
 from .domain.errors import AnomalousPayload, EscalatorError, Problem, UnsupportedEvent
 from .domain.fields import FIELDS, OPERATORS
 from .engine import BACKENDS, Evaluator
-from .matrix.cases import run_cases
+from .engine.limits import engine_problems
 from .matrix.lint import lint
 from .matrix.loader import read_matrix
 from .platforms import PARSERS, parse
@@ -53,7 +54,7 @@ def check(rules_dir, engine, show_fields):
     matrix, source = read_matrix(rules_dir)
     problems = list(source.problems)
     if matrix is not None:
-        problems += lint(matrix, source, settings.engine)
+        problems += lint(matrix, source) + engine_problems(matrix, settings.engine)
     _print_problems(problems)
     errors = [p for p in problems if p.severity == "error"]
     if errors or matrix is None:

@@ -8,7 +8,7 @@ from itertools import combinations
 from jinja2 import TemplateError
 
 from ..domain.conditions import conjuncts
-from ..domain.errors import EscalatorError, Problem
+from ..domain.errors import Problem
 from ..domain.matrix import Matrix, Rule
 from . import templates
 from .loader import MatrixSource
@@ -17,11 +17,11 @@ PUBLIC_CHANNELS = {"ticket_comment", "slack", "teams", "statuspage", "webhook"}
 _TIMER_ORDER = ("ack", "plan", "rca")
 
 
-def lint(matrix: Matrix, source: MatrixSource, engine: str = "durable") -> list[Problem]:
+def lint(matrix: Matrix, source: MatrixSource) -> list[Problem]:
     file = source.doc.file if source.doc else ""
     problems = (_shadowed(matrix) + _unreachable(matrix) + _unowned_levels(matrix) + _timer_order(matrix)
                 + _overlapping_exceptions(matrix) + _sensitive_on_public(matrix)
-                + _template_renders(matrix, source) + _engine_limits(matrix, engine))
+                + _template_renders(matrix, source))
     for p in problems:
         p.file = p.file or file
         if source.doc and p.path and p.line is None:
@@ -180,22 +180,6 @@ def _template_renders(matrix: Matrix, source: MatrixSource) -> list[Problem]:
                                    f"communications.{c.level}",
                                    "use only the names listed in the README's template context section"))
     return problems
-
-
-def _engine_limits(matrix: Matrix, engine: str) -> list[Problem]:
-    if engine != "durable":
-        return []
-    from ..engine import Evaluator
-    from ..engine.durable import limit_problems
-    problems = limit_problems(matrix)
-    if problems:
-        return problems
-    try:
-        Evaluator(matrix, "durable")
-    except EscalatorError as exc:
-        return [_error(f"durable_rules cannot compile this matrix: {exc}",
-                       fix="simplify the largest conditions, or run with ESCALATOR_ENGINE=python")]
-    return []
 
 
 def _path_tuple(text: str) -> tuple:

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from ..domain.errors import EscalatorError
-from ..domain.ticket import Comment, EventKind, Satisfaction, TicketEvent, TicketState
-from ..engine import Evaluator
-from ..platforms import parse
-from .yamlsrc import YamlSyntaxError, load_yaml
+from .domain.errors import EscalatorError
+from .domain.ticket import Comment, EventKind, Satisfaction, TicketEvent, TicketState
+from .engine import Evaluator
+from .matrix.yamlsrc import YamlSyntaxError, load_yaml
+from .platforms import parse
 
 EXPECTABLE = ("severity", "level", "owner", "assignee", "priority", "labels", "matched", "start_timers",
               "stop_timers")
