@@ -270,6 +270,17 @@ def test_a_database_at_head_is_left_alone(new_database, connect):
     assert migrate.current_revision(engine) == HEAD
 
 
+def test_tables_made_at_head_without_a_version_are_adopted_beside_another_applications(new_database, connect):
+    engine = connect(new_database())
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE other_app (id INTEGER PRIMARY KEY)"))
+    prepare_schema(engine, upgrade=False)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [HEAD]
+    assert "other_app" in inspect(engine).get_table_names()
+
+
 def test_an_old_database_is_refused_with_the_command_that_upgrades_it(new_database, connect):
     url = new_database(password="hunter2")
     old_release_database(url, connect)
@@ -280,6 +291,7 @@ def test_an_old_database_is_refused_with_the_command_that_upgrades_it(new_databa
     assert "run `escalator db upgrade`" in message
     assert "hunter2" not in message
     assert migrate.current_revision(url) == BASELINE
+    assert "alembic_version" not in inspect(connect(url)).get_table_names()    # refused means untouched
 
 
 def test_processes_starting_together_on_an_empty_database_create_it_once(new_database, connect):

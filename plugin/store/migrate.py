@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 
 from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -45,9 +46,9 @@ HEAD: str = _scripts().get_current_head()
 
 
 def current_revision(engine_or_url: Engine | str) -> str | None:
-    """The database's revision: None when it is empty, BASELINE when made before migrations."""
+    """The database's revision, None when it is empty; unversioned tables count as the revision they match."""
     with _engine_for(engine_or_url) as engine, engine.connect() as conn:
-        return _revision(conn)
+        return _versioned(conn) or _unversioned(conn)
 
 
 def upgrade(engine_or_url: Engine | str) -> str:
@@ -61,41 +62,56 @@ def prepare_schema(engine: Engine, *, upgrade: bool) -> None:
     """Make the schema HEAD: create it when empty, else upgrade it or raise SchemaOutOfDate."""
     with engine.begin() as conn:
         _serialize(conn)
-        current = _revision(conn)
+        versioned = _versioned(conn)
+        current = versioned or _unversioned(conn)
         if current is None:
             _create(conn)
-        elif current != HEAD:
-            _check_known(conn, current)
-            if not upgrade:
-                raise SchemaOutOfDate(f"the database {_shown(conn)} is at schema revision {current}; this release "
-                                      f"needs {HEAD}: run `escalator db upgrade`")
+            return
+        _check_known(conn, current)
+        if current != HEAD and not upgrade:
+            raise SchemaOutOfDate(f"the database {_shown(conn)} is at schema revision {current}; this release "
+                                  f"needs {HEAD}: run `escalator db upgrade`")
+        if versioned is None:
+            _context(conn).stamp(_scripts(), current)
+        if current != HEAD:
             _upgrade(conn)
 
 
-def _revision(conn: Connection) -> str | None:
-    found = MigrationContext.configure(conn).get_current_revision()
-    if found is None and set(inspect(conn).get_table_names()) & set(metadata.tables):
-        return BASELINE
-    return found
+def _versioned(conn: Connection) -> str | None:
+    return _context(conn).get_current_revision()
+
+
+def _unversioned(conn: Connection) -> str | None:
+    # Our tables without a version table were made by create_all: by a release before migrations,
+    # or by code at HEAD that was never stamped (then they already match the metadata).
+    if not set(inspect(conn).get_table_names()) & set(metadata.tables):
+        return None
+    return BASELINE if compare_metadata(_context(conn), metadata) else HEAD
+
+
+def _context(conn: Connection) -> MigrationContext:
+    # Tables that are not ours (another application's, in a shared database) are no difference.
+    return MigrationContext.configure(conn, opts={"include_name": _ours})
+
+
+def _ours(name, type_, _parents) -> bool:
+    return type_ != "table" or name in metadata.tables
 
 
 def _create(conn: Connection) -> None:
     # Straight to HEAD: replaying every revision would slow down each fresh test database.
     metadata.create_all(conn, checkfirst=False)
-    MigrationContext.configure(conn).stamp(_scripts(), HEAD)
+    _context(conn).stamp(_scripts(), HEAD)
 
 
 def _upgrade(conn: Connection) -> None:
-    context = MigrationContext.configure(conn)
-    if context.get_current_revision() is None:
-        context.stamp(_scripts(), BASELINE)
     cfg = config()
     cfg.attributes["connection"] = conn
     command.upgrade(cfg, HEAD)
 
 
 def _check_known(conn: Connection, current: str) -> None:
-    if current not in {script.revision for script in _scripts().walk_revisions()}:
+    if current != HEAD and current not in {script.revision for script in _scripts().walk_revisions()}:
         raise SchemaTooNew(f"the database {_shown(conn)} is at schema revision {current}, which this release "
                            f"(at {HEAD}) does not know: it was upgraded by a newer release")
 

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, create_engine, event, func, insert, select, tu
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from .migrate import prepare_schema
 from .port import (
     DECIDED,
     IGNORED,
@@ -22,7 +23,7 @@ from .port import (
     TicketRef,
 )
 from .rows import record_of, ticket_values, timer_of, timer_values
-from .schema import deliveries, escalation_log, matrices, metadata, outbox, tickets, timers
+from .schema import deliveries, escalation_log, matrices, outbox, tickets, timers
 
 _READ = "escalator_read"        # execution option: a read-only transaction, which takes no write lock
 
@@ -35,7 +36,7 @@ class SqlStore:
         if self.sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
-        metadata.create_all(self.engine)
+        prepare_schema(self.engine, upgrade=url.startswith("sqlite"))
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
