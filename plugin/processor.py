@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from .domain.clock import Clock
 from .domain.errors import EscalatorError
 from .domain.snapshot import timer_event
-from .domain.timers import Interest, Timer, fire, interest, next_at
+from .domain.timers import Interest, fire, interest, next_at
 from .platforms import parse
 from .service import EscalationService, Step
 from .sla import clocks_for
@@ -144,11 +144,11 @@ class Processor:
         matrix = self.service.matrices.for_version(record.state.matrix_version).matrix
         fired, kind = fire(timer, item.at, clocks_for(matrix))
         if kind is None:        # nothing due after all (changed in this batch); keep its schedule right
-            return Step(replace(record, timers={**record.timers, item.name: _rescheduled(timer)},
-                                version=record.version + 1))
+            rescheduled = record.with_timer(replace(timer))    # a new object: the pass writes it, rescheduled
+            return Step(replace(rescheduled, version=record.version + 1))
         done.fired += 1
         done.timer_lags.append((kind.value, (batch.now - item.at).total_seconds()))
-        record = replace(record, timers={**record.timers, item.name: fired})
+        record = record.with_timer(fired)
         event = timer_event(record.platform, record.key, record.snapshot, kind, item.name, item.at)
         return self.service.decide(record, event, item.at, None, history)
 
@@ -157,10 +157,6 @@ class Processor:
         if matrix.version not in self._interest:
             self._interest[matrix.version] = interest(matrix)
         return self._interest[matrix.version]
-
-
-def _rescheduled(timer: Timer) -> Timer:
-    return replace(timer)       # a new object, so the pass writes it with its schedule recomputed
 
 
 def _by_ticket(received: list[Received], due: list[DueTimer]) -> dict[tuple[str, str], list]:

@@ -6,7 +6,7 @@ and due timers alike, live and in replays, and writes what it returns in one bat
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -62,7 +62,7 @@ class EscalationService:
         timers = plan_timers(record.timers, event, decision, before.severity != after.severity, matrix,
                              clocks_for(matrix), now)
         snapshot = record.snapshot if event.actor == TIMER_ACTOR else merged_snapshot(record.snapshot, event)
-        new = replace(record, state=after, snapshot=snapshot, timers=timers, version=record.version + 1)
+        new = TicketRecord(record.platform, record.key, after, snapshot, timers, record.version + 1, record.created_at)
         if not (changes or decision.trace or decision.start_timers or decision.stop_timers or decision.notifications):
             return Step(new, decision, changes)
         marker = f"escalator-{new.version}"     # unique among the ticket's comments, stable across retries

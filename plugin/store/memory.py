@@ -149,7 +149,9 @@ class MemoryStore:
     def _write_timer(self, write: TimerWrite) -> None:
         ref = (write.platform, write.key)
         timer_id = write.timer.id or self.timers_by_ticket.get(ref, {}).get(write.timer.name) or next(self._ids)
-        self.clocks[timer_id] = replace(write, timer=replace(write.timer, id=timer_id))
+        if write.timer.id != timer_id:      # a new timer takes its id
+            write = TimerWrite(write.platform, write.key, replace(write.timer, id=timer_id), write.next_at)
+        self.clocks[timer_id] = write
         if write.next_at is not None:
             heapq.heappush(self._schedule, (write.next_at, timer_id))
         self.timers_by_ticket.setdefault(ref, {})[write.timer.name] = timer_id

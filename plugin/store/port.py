@@ -68,6 +68,11 @@ class TicketRecord:
     version: int = 0                    # 0: not stored yet; every write adds one
     created_at: datetime | None = None
 
+    def with_timer(self, timer: Timer) -> TicketRecord:
+        """The same record with `timer` in place of its namesake (direct: this runs per timer event)."""
+        return TicketRecord(self.platform, self.key, self.state, self.snapshot, {**self.timers, timer.name: timer},
+                            self.version, self.created_at)
+
 
 @dataclass(frozen=True)
 class OutboxRow:
