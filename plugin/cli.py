@@ -205,6 +205,8 @@ def _check_database(settings) -> None:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     try:
         SqlStore(settings.database).dispose()
+    except EscalatorError as exc:   # an out-of-date schema: its message says what to run
+        _fail(str(exc), code=2)
     except Exception as exc:    # any driver error: say which database and why, then stop
         _fail(f"cannot open the database ({type(exc).__name__}: {exc}); check ESCALATOR_DATABASE_URL", code=2)
 

@@ -54,6 +54,21 @@ def make_app(settings_for, clock):
     return make
 
 
+def fresh_postgres_store():
+    """A SqlStore on the test PostgreSQL database, emptied first (our tables and Alembic's version)."""
+    import sqlalchemy
+
+    from plugin.store.schema import metadata
+    from plugin.store.sql import SqlStore
+    url = postgres_or_skip()
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as conn:
+        metadata.drop_all(conn)
+        conn.execute(sqlalchemy.text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    return SqlStore(url)
+
+
 def postgres_or_skip():
     """A PostgreSQL URL; in CI a missing server fails the run instead of skipping."""
     import sqlalchemy

@@ -10,19 +10,15 @@ from plugin.domain.ticket import TicketState
 from plugin.domain.timers import RUNNING, STOPPED, Timer
 from plugin.store.memory import MemoryStore
 from plugin.store.port import Batch, Conflict, LogEntry, NewDelivery, OutboxRow, TicketRecord, TimerWrite
-from plugin.store.schema import metadata
 from plugin.store.sql import SqlStore
 
-from .conftest import START, postgres_or_skip
+from .conftest import START, fresh_postgres_store
 
 
 def sql_store(kind, tmp_path):
     if kind == "sqlite":
         return SqlStore(f"sqlite:///{tmp_path}/escalator.db")
-    store = SqlStore(postgres_or_skip())
-    metadata.drop_all(store.engine)
-    metadata.create_all(store.engine)
-    return store
+    return fresh_postgres_store()
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "memory"])

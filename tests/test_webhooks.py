@@ -295,13 +295,8 @@ def test_no_input_produces_a_server_error(make_app, body):
 
 
 def test_the_webhook_path_works_on_postgresql(make_app):
-    from plugin.store.schema import metadata
-    from plugin.store.sql import SqlStore
-
-    from .conftest import postgres_or_skip
-    store = SqlStore(postgres_or_skip())
-    metadata.drop_all(store.engine)
-    metadata.create_all(store.engine)
+    from .conftest import fresh_postgres_store
+    store = fresh_postgres_store()
     client = make_app(store=store, jira_webhook_secret=SECRET).test_client()
     assert post_jira(client, outage_payload(), delivery="pg-1").json["status"] == "accepted"
     assert post_jira(client, outage_payload(), delivery="pg-1").json["status"] == "duplicate"
