@@ -108,7 +108,9 @@ class _Tables:
     def __init__(self, matrix: Matrix):
         self.default_severity = matrix.default_severity
         self.default_level = matrix.default_level
-        self.timers = matrix.timers
+        # The timers a severity starts, each name once (a later spec of a name replaces it).
+        self.start_timers = {name: tuple({t.name: t for t in spec.timers}.values())
+                             for name, spec in matrix.timers.items()}
         self.severity_rank = matrix.severity_rank
         self.level_rank = matrix.level_rank
         self.severities = {s.name: s for s in matrix.severities}
@@ -229,14 +231,11 @@ def _pick_owner(tables, event, state, level, matched, reasons) -> str:
 
 
 def _timers_to_start(tables, event, state, severity, matched) -> tuple[TimerSpec, ...]:
-    timers: list[TimerSpec] = []
-    if (severity != state.severity or event.kind is _REOPENED) and severity in tables.timers:
-        timers += tables.timers[severity].timers
-    for r in matched:
-        timers += r.then.add_timers
-    if not timers:
-        return ()
-    return tuple({t.name: t for t in timers}.values())
+    timers = tables.start_timers.get(severity, ()) if severity != state.severity or event.kind is _REOPENED else ()
+    added = [t for r in matched for t in r.then.add_timers]
+    if not added:
+        return timers
+    return tuple({t.name: t for t in (*timers, *added)}.values())
 
 
 def _timers_to_stop(matched) -> tuple[str, ...]:
