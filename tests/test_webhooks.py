@@ -181,6 +181,26 @@ def test_malformed_deliveries_get_a_clear_error(make_app, body, content_type, st
     assert message in answer.json["error"]
 
 
+@pytest.mark.parametrize("depth", [65, 5_000, 200_000])
+def test_json_nested_past_the_limit_is_400_never_a_retry(make_app, depth):
+    """Deeper than any platform sends: refused as malformed (a 503 would make the sender retry forever)."""
+    payload = outage_payload()
+    # The body, issue and fields are three levels; the lists under them make up the rest.
+    payload["issue"]["fields"]["description"] = json.loads("[" * (depth - 3) + "]" * (depth - 3)) \
+        if depth < 900 else None
+    body = json.dumps(payload).encode() if depth < 900 else b"[" * depth + b"]" * depth
+    answer = make_app().test_client().post("/webhooks/jira", data=body, content_type="application/json")
+    assert answer.status_code == 400, answer.get_data()
+    assert "deeper than 64 levels" in answer.json["error"]
+
+
+def test_json_at_the_depth_limit_is_parsed(make_app):
+    payload = outage_payload()
+    payload["issue"]["fields"]["customfield_99999"] = json.loads("[" * 61 + "]" * 61)     # 64 levels in all
+    answer = make_app().test_client().post("/webhooks/jira", json=payload)
+    assert answer.status_code == 202 and answer.json["status"] == "accepted"
+
+
 def test_a_body_over_the_limit_is_413(make_app):
     client = make_app(max_body_bytes="1000").test_client()
     answer = client.post("/webhooks/jira", data=b'{"x": "' + b"a" * 2000 + b'"}', content_type="application/json")
