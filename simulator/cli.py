@@ -29,11 +29,12 @@ def _generate(seed: int, incidents: int, days: int, start: str):
     return generate(seed=seed, incidents=incidents, days=days, start=_start(start))
 
 
-def _replay_with_progress(deliveries, rules: Path, engine: str, label: str):
+def _replay_with_progress(deliveries: list, rules: Path, engine: str, label: str, consume: bool = False):
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task(label, total=len(deliveries))
         # Summaries and diffs read decisions, timers and who was told what, never a message's text.
-        return replay(deliveries, rules, engine=engine, progress=lambda n: progress.advance(task, n), lean=True)
+        return replay(deliveries, rules, engine=engine, progress=lambda n: progress.advance(task, n), lean=True,
+                      consume=consume)
 
 
 @click.command()
@@ -48,7 +49,8 @@ def _replay_with_progress(deliveries, rules: Path, engine: str, label: str):
 def simulate(incidents, days, seed, start, rules_dir, out_dir, engine):
     """Generate incidents and replay them through the matrix on a virtual clock."""
     deliveries = _generate(seed, incidents, days, start)
-    result = _replay_with_progress(deliveries, rules_dir, engine, f"replaying {len(deliveries)} deliveries")
+    result = _replay_with_progress(deliveries, rules_dir, engine, f"replaying {len(deliveries)} deliveries",
+                                   consume=True)   # each body is let go once stored
     summary = {"seed": seed, "incidents": incidents, "days": days, "start": start,
                "matrix_version": result.matrix.matrix.version, "deliveries": result.deliveries,
                "duplicates": result.duplicates, "timer_firings": result.timer_firings,

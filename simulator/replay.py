@@ -5,6 +5,7 @@ clock. The store is in memory; write-backs and messages are recorded as dry-run,
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -65,13 +66,17 @@ class Replay:
 
 
 def replay(deliveries: Iterable, rules: str | Path, *, engine: str = "durable", until: datetime | None = None,
-           progress: Callable[[int], None] | None = None, lean: bool = False) -> Replay:
+           progress: Callable[[int], None] | None = None, lean: bool = False, consume: bool = False) -> Replay:
     """Run `deliveries` (sorted or not) through the matrix in `rules` on a virtual clock.
 
     `lean` is for summaries and rule-change diffs of many incidents: messages are decided (who,
     which channel, withheld or not) but not written, and the store keeps no texts or trace values.
+    With `consume`, the list given is emptied and each delivery let go once stored, so a month of
+    generated bodies is not held for the whole replay.
     """
-    deliveries = sorted(deliveries, key=lambda d: d.at)
+    given, deliveries = deliveries, deque(sorted(deliveries, key=lambda d: d.at))
+    if consume:
+        given.clear()
     if not deliveries:
         raise ValueError("nothing to replay: no deliveries")
     evaluator = Evaluator(load_matrix(rules), engine)
@@ -83,17 +88,15 @@ def replay(deliveries: Iterable, rules: str | Path, *, engine: str = "durable", 
     return result
 
 
-def _run(deliveries: list, processor: Processor, clock: FixedClock, result: Replay, progress) -> None:
-    store, position = processor.store, 0
+def _run(deliveries: deque, processor: Processor, clock: FixedClock, result: Replay, progress) -> None:
+    store = processor.store
     while True:
-        upcoming = [t for t in (deliveries[position].at if position < len(deliveries) else None,
-                                store.next_timer_at()) if t is not None]
+        upcoming = [t for t in (deliveries[0].at if deliveries else None, store.next_timer_at()) if t is not None]
         if not upcoming or min(upcoming) > result.ended:
             return
         clock.current = max(clock.current, min(upcoming))
-        while position < len(deliveries) and deliveries[position].at <= clock.current:
-            _deliver(store, deliveries[position], result)
-            position += 1
+        while deliveries and deliveries[0].at <= clock.current:
+            _deliver(store, deliveries.popleft(), result)
             if progress:
                 progress(1)
         while done := processor.run_once():

@@ -1,8 +1,9 @@
 """The in-memory store behind the same port as SQL, for replays that run months of escalations in
 seconds. Single-threaded: a replay has one processor, so a batch can never conflict.
 
-`lean` keeps what reports of a month of incidents read and drops the rest as it goes: rendered
-texts, requests and the values behind each rule trace, so memory follows tickets, not events.
+`lean` keeps what reports of a month of incidents read and drops the rest as it goes: log entries
+that changed nothing on the ticket (most are the update cadence's reminders), rendered texts,
+requests and the values behind each rule trace, so memory follows tickets, not events.
 """
 from __future__ import annotations
 
@@ -157,6 +158,9 @@ class MemoryStore:
         self.timers_by_ticket.setdefault(ref, {})[write.timer.name] = timer_id
 
     def _append(self, entry, now: datetime) -> None:
+        self.writes.update(f"{o.platform}:{o.kind}" for o in entry.outbox)
+        if self.lean and not entry.changes and entry.event_kind != "resolved":
+            return      # reports read what changed, and when a ticket was resolved
         row = {name: getattr(entry, name) for name in ("platform", "key", "at", "delivery_id", "event_kind", "actor",
                                                         "changes", "decision", "matrix_version", "communications")}
         row["id"] = next(self._ids)
@@ -164,7 +168,6 @@ class MemoryStore:
             row.update(decision=_lean_decision(entry.decision), communications=_lean(entry.communications))
         self.log.append(row)
         self.log_by_ticket.setdefault((entry.platform, entry.key), []).append(row)
-        self.writes.update(f"{o.platform}:{o.kind}" for o in entry.outbox)
         if not self.lean:
             self.outbox += [{"id": next(self._ids), "platform": o.platform, "key": o.key, "kind": o.kind,
                              "data": o.data, "request": o.request, "status": o.status, "created_at": now,
