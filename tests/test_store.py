@@ -185,3 +185,14 @@ def test_a_failed_write_leaves_nothing_behind(sql):
     with pytest.raises(Exception):  # noqa: B017 - whichever the driver raises, the batch must roll back whole
         decided(sql, TicketRecord("jira", "SUP-1", STATE, version=1), delivery_ids=[delivery_id], log=[broken])
     assert sql.load([("jira", "SUP-1")]) == {} and [w.id for w in sql.pending(10)] == [delivery_id]
+
+
+def test_concurrent_deliveries_share_commits_and_a_redelivery_is_stored_once(sql):
+    """Eight request threads, each delivery sent twice: every one stored once, every duplicate told so."""
+    from concurrent.futures import ThreadPoolExecutor
+    keys = [f"d-{n}" for n in range(200)] * 2
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda key: sql.receive(delivery(key)), keys))
+    stored = [i for i in ids if i is not None]
+    assert len(stored) == len(set(stored)) == 200 and ids.count(None) == 200
+    assert len(sql.pending(500)) == 200

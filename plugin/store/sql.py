@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, create_engine, event, func, insert, select, tu
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from .intake_writer import IntakeWriter
 from .migrate import prepare_schema
 from .port import (
     DECIDED,
@@ -37,6 +38,7 @@ class SqlStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         prepare_schema(self.engine, upgrade=url.startswith("sqlite"))
+        self.intake = IntakeWriter(self.engine)
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -53,12 +55,7 @@ class SqlStore:
     # -- the storage port ----------------------------------------------------------------------
 
     def receive(self, delivery: NewDelivery) -> int | None:
-        values = {**vars(delivery), "decided_at": delivery.received_at if delivery.status == IGNORED else None}
-        try:
-            with self.engine.begin() as conn:
-                return conn.execute(_INSERT["deliveries"], values).inserted_primary_key[0]
-        except IntegrityError:      # the unique (platform, dedupe_key): a redelivery
-            return None
+        return self.intake.receive(delivery)    # deliveries arriving together share one commit
 
     def pending(self, limit: int) -> list[Received]:
         with self.reading() as tx:
