@@ -10,7 +10,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from .comms import CommsSettings
 from .domain.clock import Clock, SystemClock
 from .domain.errors import EscalatorError
 from .engine import Evaluator
@@ -157,7 +156,7 @@ class Container:
 
 
 def build(settings: Settings | None = None, *, clock: Clock | None = None, store: StoragePort | None = None,
-          clients: dict | None = None, comms: CommsSettings | None = None, metrics: Metrics | None = None,
+          clients: dict | None = None, metrics: Metrics | None = None,
           with_metrics: bool = True) -> Container:
     """Everything wired from settings; tests and the simulator pass their own clock and store
     instead of the wall clock and SQL (the simulator runs without metrics)."""
@@ -174,7 +173,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
     matrix = LiveMatrix(settings, store, clock)
     bots = {"jira": frozenset({settings.jira_bot_account_id} - {""}),
             "zendesk": frozenset({settings.zendesk_bot_user_id} - {""})}
-    notifier = Notifier(comms or CommsSettings.from_env(), ticket_urls(settings))
+    notifier = Notifier(settings.comms, ticket_urls(settings))
     service = EscalationService(matrix, planners, live_platforms=set(clients), notifier=notifier)
     metrics = metrics or (Metrics(store, clock) if with_metrics else None)
     processor = Processor(store, service, clock, on_pass=metrics.processed if metrics else None)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .bootstrap import build_evaluator
@@ -19,7 +20,7 @@ from .engine.limits import engine_problems
 from .matrix.lint import lint
 from .matrix.loader import read_matrix
 from .platforms import PARSERS, parse
-from .settings import Settings, mask_password
+from .settings import Settings, SettingsError, mask_password
 from .store import migrate
 
 console = Console(highlight=False, soft_wrap=True)
@@ -31,7 +32,12 @@ engine_option = click.option("--engine", type=click.Choice(BACKENDS), default=No
 
 
 def _settings(engine: str | None = None) -> Settings:
-    return Settings.from_env(engine=engine)
+    """The settings, or exit 2 with every bad ESCALATOR_* variable named (no traceback)."""
+    try:
+        return Settings.from_env(engine=engine)
+    except SettingsError as exc:
+        problem = str(exc)
+    _fail(escape(problem), code=2)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -158,7 +164,7 @@ def worker(interval):
 
     from . import background, bootstrap
 
-    container = bootstrap.build()
+    container = bootstrap.build(_settings())
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -1,36 +1,179 @@
-"""One settings object, read from ESCALATOR_* environment variables (an empty value is unset)."""
+"""One settings object, read from ESCALATOR_* environment variables (an empty value is unset).
+
+`Settings.from_env()` is the only reader of the environment. A field is one variable, its name
+upper-cased after ESCALATOR_. Fields come in sections, each a frozen dataclass: the core ones
+here, the channels' (`CommsSettings`, also `settings.comms`) and one per platform. A field's annotation
+says how its text is read (str, bool, int, float, or Mapping[str, str] of names to URLs) and its
+`metadata` how it is checked and shown:
+
+    secret:  True                never shown
+    url:     "password"          shown with its password masked
+             "credential"        the URL is itself a credential (Slack, Teams): shown as scheme://host/first/****
+    schemes: ("https", "http")   must be a URL with one of these schemes and a host
+    expects: "text"              what the value should be, for the error message
+    parse:   f(variable, value)  a check of its own, raising ValueError with the whole message
+
+A bad value raises one SettingsError that names every bad variable and what it expects.
+"""
 from __future__ import annotations
 
+import json
+import math
 import os
-from dataclasses import dataclass, fields
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from functools import cache
+from typing import get_type_hints
+from urllib.parse import urlsplit, urlunsplit
 
-SECRET_FIELDS = {"jira_api_token", "zendesk_api_token", "jira_webhook_secret", "zendesk_webhook_secret",
-                 "jira_automation_secret", "api_token"}
+from plugin.domain.errors import EscalatorError
+
+MASK = "********"
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+SECRET = {"secret": True}
+_SECRET_QUERY = ("password", "secret", "token")     # query parameters whose value is a credential
 
 
-@dataclass(frozen=True)
-class Settings:
-    rules: str = "rules"
-    engine: str = "durable"
-    data_dir: str = "data"
-    database_url: str = ""
-    queue_url: str = ""
-    jira_base_url: str = ""
+class SettingsError(EscalatorError):
+    """Settings that cannot be used: one line per bad variable, naming it and what it expects."""
+
+    def __init__(self, *problems: str):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def variable(name: str) -> str:
+    return f"ESCALATOR_{name.upper()}"
+
+
+# Checks of their own, named in the fields' metadata below.
+
+def _engine(name: str, value: str) -> str:
+    from plugin.engine import BACKENDS  # the engine package loads only where settings are built
+
+    if value not in BACKENDS:
+        raise ValueError(f"{name} must be one of {', '.join(BACKENDS)}; got {value[:40]!r}")
+    return value
+
+
+def _smtp_url(name: str, value: str) -> str:
+    from plugin.comms.smtp import SmtpTarget
+
+    try:
+        SmtpTarget.parse(value)
+        problem = ""
+    except SettingsError as exc:
+        problem = str(exc)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+_SUBDOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
+
+
+def _subdomain(name: str, value: str) -> str:
+    if not _SUBDOMAIN.fullmatch(value):
+        raise ValueError(f"{name} must be the subdomain alone, e.g. acme for acme.zendesk.com; got {value[:60]!r}")
+    return value
+
+
+class Section:
+    """Converts and checks its fields on creation; its repr never shows a secret."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        hints = _hints(type(self))
+        for f in fields(self):
+            try:
+                value = _read(f, hints[f.name], getattr(self, f.name))
+            except ValueError as exc:
+                problems.append(str(exc))
+                continue
+            object.__setattr__(self, f.name, value)     # frozen: this is the one place values change
+        if problems:
+            raise SettingsError(*problems)
+
+    def section(self, cls: type):
+        """The fields of section `cls` as that section, e.g. `settings.section(CommsSettings)`."""
+        return cls(**{f.name: getattr(self, f.name) for f in fields(cls)})
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{f.name}={shown_value(f, getattr(self, f.name))!r}" for f in fields(self))
+        return f"{type(self).__name__}({shown})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, repr=False)
+class CommsSettings(Section):
+    """The channels Escalator sends on itself.
+
+    ESCALATOR_SLACK_WEBHOOKS     JSON {"#channel": "https://hooks.slack.com/services/..."}
+    ESCALATOR_TEAMS_WEBHOOKS     JSON {"name": "https://...workflow or incoming-webhook URL"}
+    ESCALATOR_SMTP_URL           smtp://user:password@host:587?starttls=1, or smtps://host:465
+    ESCALATOR_SMTP_FROM          Escalator <escalator@example.com>
+    ESCALATOR_STATUSPAGE_URL     a generic status-page webhook, sent {"incident": {...}}
+    ESCALATOR_STATUSPAGE_API_KEY and ESCALATOR_STATUSPAGE_PAGE_ID  Atlassian Statuspage instead
+    ESCALATOR_WEBHOOK_URL        the generic JSON webhook; ESCALATOR_WEBHOOK_SECRET signs its bodies
+    """
+    slack_webhooks: Mapping[str, str] = field(default_factory=dict, metadata={"url": "credential"})
+    teams_webhooks: Mapping[str, str] = field(default_factory=dict, metadata={"url": "credential"})
+    smtp_url: str = field(default="", metadata={"url": "password", "parse": _smtp_url})
+    smtp_from: str = ""
+    statuspage_url: str = field(default="", metadata={"url": "credential", "schemes": ("https", "http")})
+    statuspage_api_key: str = field(default="", metadata=SECRET)
+    statuspage_page_id: str = ""
+    webhook_url: str = field(default="", metadata={"url": "credential", "schemes": ("https", "http")})
+    webhook_secret: str = field(default="", metadata=SECRET)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> CommsSettings:
+        return Settings.from_env(environ).comms
+
+
+@dataclass(frozen=True, repr=False)
+class JiraSettings:
+    jira_base_url: str = field(default="", metadata={"url": "password", "schemes": ("https", "http"),
+                                                    "expects": "the site's URL, like https://<your-site>.atlassian.net"})
     jira_email: str = ""
-    jira_api_token: str = ""
-    zendesk_subdomain: str = ""
-    zendesk_base_url: str = ""
+    jira_api_token: str = field(default="", metadata=SECRET)
+    jira_webhook_secret: str = field(default="", metadata=SECRET)       # the Jira webhook's Secret
+    jira_automation_secret: str = field(default="", metadata=SECRET)    # X-Escalator-Token from Automation rules
+    jira_bot_account_id: str = ""       # its events are echoes of Escalator's own writes
+    jira_service_desk: bool = False     # notes through the Service Management API, as internal comments
+
+
+@dataclass(frozen=True, repr=False)
+class ZendeskSettings:
+    zendesk_subdomain: str = field(default="", metadata={"parse": _subdomain})
+    zendesk_base_url: str = field(default="", metadata={      # a host mapped to Zendesk; wins over the subdomain
+        "url": "password", "schemes": ("https", "http"), "expects": "the account's URL, like https://acme.zendesk.com"})
     zendesk_email: str = ""
-    zendesk_api_token: str = ""
-    jira_webhook_secret: str = ""
-    zendesk_webhook_secret: str = ""
-    jira_automation_secret: str = ""
-    api_token: str = ""
-    jira_bot_account_id: str = ""
-    zendesk_bot_user_id: str = ""
-    jira_service_desk: str = ""
-    max_body_bytes: str = "1048576"
-    zendesk_max_age: str = "300"
+    zendesk_api_token: str = field(default="", metadata=SECRET)
+    zendesk_webhook_secret: str = field(default="", metadata=SECRET)   # the webhook's signing secret
+    zendesk_bot_user_id: str = ""       # its events are echoes of Escalator's own writes
+    zendesk_max_age: float = field(default=300.0, metadata={     # how far a signature's timestamp may be off
+        "expects": "a number of seconds above 0, e.g. 300"})
+
+
+@dataclass(frozen=True, repr=False)
+class CoreSettings(Section):
+    """Where the matrix, the data and the database are, the rule backend, the API token, the body limit."""
+    rules: str = "rules"
+    engine: str = field(default="durable", metadata={"parse": _engine})
+    data_dir: str = "data"
+    database_url: str = field(default="", metadata={"url": "password"})
+    queue_url: str = field(default="", metadata={"url": "password"})
+    api_token: str = field(default="", metadata=SECRET)
+    max_body_bytes: int = field(default=1048576, metadata={"expects": "a number of bytes above 0, e.g. 1048576"})
+
+
+# A dataclass lists its bases' fields last base first: core, channels, then the platforms.
+@dataclass(frozen=True, repr=False)
+class Settings(ZendeskSettings, JiraSettings, CommsSettings, CoreSettings):
+    """Every setting, one field per ESCALATOR_* variable (see the module docstring)."""
 
     @property
     def database(self) -> str:
@@ -39,38 +182,123 @@ class Settings:
 
     @property
     def body_limit(self) -> int:
-        return int(self.max_body_bytes)
+        return self.max_body_bytes
+
+    @property
+    def comms(self) -> CommsSettings:
+        return self.section(CommsSettings)
 
     @classmethod
-    def from_env(cls, environ=None, **overrides) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        """Every ESCALATOR_* variable; `overrides` (e.g. a command-line option) win unless None or ""."""
         environ = os.environ if environ is None else environ
-        values = {}
-        for f in fields(cls):
-            value = environ.get(f"ESCALATOR_{f.name.upper()}", "").strip()
-            if value:
-                values[f.name] = value
-        values.update({k: v for k, v in overrides.items() if v})
+        values = {f.name: raw for f in fields(cls) if (raw := environ.get(variable(f.name), "").strip())}
+        values.update({k: v for k, v in overrides.items() if v is not None and v != ""})
         return cls(**values)
 
-    def __repr__(self) -> str:
-        shown = []
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in SECRET_FIELDS and value:
-                value = "********"
-            elif f.name == "database_url" or f.name == "queue_url":
-                value = mask_password(value)
-            shown.append(f"{f.name}={value!r}")
-        return f"Settings({', '.join(shown)})"
 
-    __str__ = __repr__
+# -- reading values ---------------------------------------------------------------------------------
+
+@cache
+def _hints(cls: type) -> dict:
+    return get_type_hints(cls)
+
+
+def _read(f, kind, value):
+    """The field's value in its type, checked; ValueError with the message if it is unusable."""
+    name, meta = variable(f.name), f.metadata
+    if kind is bool:
+        value = flag(name, value)
+    elif kind is int or kind is float:
+        value = _number(name, value, kind, meta.get("expects"))
+    elif kind == Mapping[str, str]:
+        value = url_map(name, value)
+    elif value and meta.get("schemes"):
+        _check_url(name, value, meta["schemes"], meta.get("expects"), shown=shown_value(f, value))
+    if value and "parse" in meta:
+        value = meta["parse"](name, value)
+    return value
+
+
+def flag(name: str, value: object) -> bool:
+    """1/true/yes/on or 0/false/no/off, in any case."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in TRUE + FALSE:
+        raise ValueError(f"{name} must be {', '.join(TRUE[:-1])} or {TRUE[-1]} to turn it on, or "
+                         f"{', '.join(FALSE[:-1])} or {FALSE[-1]}; got {str(value)[:40]!r}")
+    return word in TRUE
+
+
+def _number(name: str, value: object, kind: type, expects: str | None):
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else _parse_number(value, kind)
+    if number is None or not math.isfinite(number) or number <= 0:
+        what = expects or ("a whole number above 0" if kind is int else "a number above 0")
+        raise ValueError(f"{name} must be {what}; got {str(value)[:40]!r}")
+    return kind(number)
+
+
+def _parse_number(value: object, kind: type) -> int | float | None:
+    try:
+        return kind(str(value).strip())
+    except ValueError:
+        return None
+
+
+def url_map(name: str, value: object) -> dict[str, str]:
+    """A JSON object of names to http(s) URLs; the message never shows a URL, which is a credential."""
+    # Raised outside the except block: the decode error holds the raw text, webhook secrets included.
+    if isinstance(value, str):
+        try:
+            value, problem = json.loads(value), ""
+        except json.JSONDecodeError as exc:
+            problem = exc.msg
+        if problem:
+            raise ValueError(f'{name} is not JSON ({problem}); write {{"#channel": "https://..."}}')
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f'{name} must be a JSON object of names to URLs, e.g. {{"#channel": "https://..."}}')
+    bad = sorted(str(k) for k, v in value.items() if not v.strip().startswith(("https://", "http://")))
+    if bad:
+        raise ValueError(f"{name}: the URL for {', '.join(bad)} does not start with https://")
+    return {str(k).strip(): v.strip() for k, v in value.items()}
+
+
+def _check_url(name: str, value: str, schemes: tuple[str, ...], expects: str | None, shown: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in schemes or not parts.hostname:
+        what = expects or f"a {' or '.join(schemes)} URL"
+        raise ValueError(f"{name} must be {what}; got {shown!r}")
+
+
+# -- showing values ---------------------------------------------------------------------------------
+
+def shown_value(f, value):
+    """The value as repr and error messages may show it."""
+    if f.metadata.get("secret"):
+        return MASK if value else value
+    kind = f.metadata.get("url")
+    if kind == "credential":
+        from plugin.comms._http import redact_url
+
+        return {k: redact_url(v) for k, v in value.items()} if isinstance(value, Mapping) else \
+            redact_url(value) if value else value
+    return mask_password(value) if kind == "password" else value
 
 
 def mask_password(url: str) -> str:
-    """postgresql://user:secret@host/db -> postgresql://user:********@host/db"""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not sep or not at or ":" not in credentials:
+    """postgresql://user:secret@host/db -> postgresql://user:********@host/db; ?password=... likewise."""
+    parts = urlsplit(url)
+    if not parts.scheme:
         return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}://{user}:********@{host}"
+    netloc = parts.netloc
+    if parts.password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:{MASK}@{host}"
+    query = "&".join(_masked_parameter(p) for p in parts.query.split("&")) if parts.query else ""
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def _masked_parameter(parameter: str) -> str:
+    key, equals, _ = parameter.partition("=")
+    return f"{key}={MASK}" if equals and any(w in key.lower() for w in _SECRET_QUERY) else parameter

@@ -1,7 +1,8 @@
 """Communications: render a matrix template, resolve who hears it, apply the sensitivity policy, send it.
 
 `plan_notification` turns one decided Notification into messages (for `build_senders(...)[channel]`)
-and ticket write-back actions; `CommsSettings.from_env()` reads the channel settings.
+and ticket write-back actions. The channel settings are `settings.comms`, read with the rest by
+`plugin.settings.Settings.from_env()`.
 """
 from __future__ import annotations
 

@@ -53,4 +53,4 @@ def _verify(platform: str, body: bytes, container) -> str:
     if platform == "jira":
         return verify_jira(body, request.headers, settings.jira_webhook_secret, settings.jira_automation_secret)
     return verify_zendesk(body, request.headers, settings.zendesk_webhook_secret,
-                          now=container.clock.now().timestamp(), max_age=float(settings.zendesk_max_age))
+                          now=container.clock.now().timestamp(), max_age=settings.zendesk_max_age)

@@ -15,16 +15,13 @@ from .zendesk import ZendeskClient
 __all__ = ["SENT", "SKIPPED", "OutgoingRequest", "WriteResult", "WriteBackClient", "WriteBackError",
            "JiraClient", "ZendeskClient", "build_clients", "planner_for", "parse_retry_after"]
 
-TRUTHY = {"1", "true", "yes", "on"}
-
-
 def build_clients(settings, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> dict[str, RestClient]:
     """A sending client for each platform whose base URL, email and API token are all set."""
     clients: dict[str, RestClient] = {}
     if _jira_url(settings) and settings.jira_email and settings.jira_api_token:
         session = new_session(settings.jira_email, settings.jira_api_token)
         clients["jira"] = JiraClient(_jira_url(settings), Http(session, timeout),
-                                     service_desk=jira_service_desk(settings))
+                                     service_desk=settings.jira_service_desk)
     if _zendesk_url(settings) and settings.zendesk_email and settings.zendesk_api_token:
         # Zendesk API tokens authenticate as "{email}/token" with the token as the password.
         session = new_session(f"{settings.zendesk_email}/token", settings.zendesk_api_token)
@@ -36,15 +33,10 @@ def planner_for(platform: str, settings) -> RestClient:
     """A client that builds the exact requests a configured one would send, and cannot send them."""
     if platform == "jira":
         return JiraClient(_jira_url(settings) or JIRA_PLACEHOLDER,
-                          service_desk=jira_service_desk(settings))
+                          service_desk=settings.jira_service_desk)
     if platform == "zendesk":
         return ZendeskClient(_zendesk_url(settings) or ZENDESK_PLACEHOLDER)
     raise ValueError(f"unknown platform {platform!r}; expected jira or zendesk")
-
-
-def jira_service_desk(settings) -> bool:
-    """ESCALATOR_JIRA_SERVICE_DESK=1 (or true/yes/on): notes go through the Service Management API."""
-    return str(getattr(settings, "jira_service_desk", "")).strip().lower() in TRUTHY
 
 
 def _jira_url(settings) -> str:
