@@ -152,3 +152,13 @@ def test_business_hours_deadlines_come_from_the_calendar(shipped_matrix):
     timers = plan_timers({}, event(EventKind.CREATED), decision("high", start=high.values()), True, shipped_matrix,
                          SlaClocks(shipped_matrix), START)
     assert timers["ack"].due_at.isoformat() == "2026-11-30T15:00:00+00:00"
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 899.5, 86_400 * 3])
+def test_the_real_time_shortcut_agrees_with_the_calendar_walk(shipped_matrix, seconds):
+    from plugin.domain.calendar import BusinessClock
+    clocks, walk = SlaClocks(shipped_matrix), BusinessClock(shipped_matrix.calendars["24x7"])
+    assert clocks.deadline("24x7", START, seconds) == walk.due_at(START, timedelta(seconds=seconds))
+    end = START + timedelta(seconds=seconds)
+    assert clocks.spent("24x7", START, end) == int(walk.elapsed(START, end).total_seconds())
+    assert clocks.spent("24x7", end, START) == 0
