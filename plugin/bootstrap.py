@@ -16,13 +16,13 @@ from .engine import Evaluator
 from .matrix import load_matrix
 from .metrics import Metrics
 from .notify import COMMS, CommsClient, Notifier
+from .platforms import PLATFORMS, build_clients
 from .processor import Processor
 from .service import EscalationService
 from .settings import Settings
 from .store.port import StoragePort
 from .store.sql import SqlStore
 
-PLATFORMS = ("jira", "zendesk")
 log = logging.getLogger(__name__)
 
 
@@ -160,8 +160,6 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
           with_metrics: bool = True) -> Container:
     """Everything wired from settings; tests and the simulator pass their own clock and store
     instead of the wall clock and SQL (the simulator runs without metrics)."""
-    from .writeback import build_clients, planner_for
-
     settings = settings or Settings.from_env()
     clock = clock or SystemClock()
     if store is None:
@@ -169,10 +167,9 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
             Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         store = SqlStore(settings.database)
     clients = build_clients(settings) if clients is None else clients
-    planners = {p: clients.get(p) or planner_for(p, settings) for p in PLATFORMS}
+    planners = {name: clients.get(name) or platform.planner(settings) for name, platform in PLATFORMS.items()}
     matrix = LiveMatrix(settings, store, clock)
-    bots = {"jira": frozenset({settings.jira_bot_account_id} - {""}),
-            "zendesk": frozenset({settings.zendesk_bot_user_id} - {""})}
+    bots = {name: frozenset({platform.bot_account(settings)} - {""}) for name, platform in PLATFORMS.items()}
     notifier = Notifier(settings.comms, ticket_urls(settings))
     service = EscalationService(matrix, planners, live_platforms=set(clients), notifier=notifier)
     metrics = metrics or (Metrics(store, clock) if with_metrics else None)
@@ -183,12 +180,6 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
 
 
 def ticket_urls(settings: Settings) -> dict[str, str]:
-    """Where an agent opens a ticket, for links in messages."""
-    urls = {}
-    if settings.jira_base_url:
-        urls["jira"] = settings.jira_base_url.rstrip("/") + "/browse/{key}"
-    zendesk = settings.zendesk_base_url or (f"https://{settings.zendesk_subdomain}.zendesk.com"
-                                            if settings.zendesk_subdomain else "")
-    if zendesk:
-        urls["zendesk"] = zendesk.rstrip("/") + "/agent/tickets/{key}"
-    return urls
+    """Where an agent opens a ticket, for links in messages: per platform, a URL pattern with {key}."""
+    urls = {name: platform.ticket_url(settings) for name, platform in PLATFORMS.items()}
+    return {name: url for name, url in urls.items() if url}

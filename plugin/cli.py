@@ -199,7 +199,7 @@ def export(since, until):
 
 
 def _configured(settings) -> set[str]:
-    from .writeback import build_clients
+    from .platforms import build_clients
     return set(build_clients(settings))
 
 

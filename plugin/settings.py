@@ -2,9 +2,10 @@
 
 `Settings.from_env()` is the only reader of the environment. A field is one variable, its name
 upper-cased after ESCALATOR_. Fields come in sections, each a frozen dataclass: the core ones
-here, the channels' (`CommsSettings`, also `settings.comms`) and one per platform. A field's annotation
-says how its text is read (str, bool, int, float, or Mapping[str, str] of names to URLs) and its
-`metadata` how it is checked and shown:
+here, the channels' (`CommsSettings`, also `settings.comms`) and one per platform, which its
+package declares and the registry in plugin.platforms names, so a new platform brings its own. A
+field's annotation says how its text is read (str, bool, int, float, or Mapping[str, str] of
+names to URLs) and its `metadata` how it is checked and shown:
 
     secret:  True                never shown
     url:     "password"          shown with its password masked
@@ -20,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from functools import cache
@@ -28,6 +28,7 @@ from typing import get_type_hints
 from urllib.parse import urlsplit, urlunsplit
 
 from plugin.domain.errors import EscalatorError
+from plugin.platforms import PLATFORMS
 
 MASK = "********"
 TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -67,15 +68,6 @@ def _smtp_url(name: str, value: str) -> str:
         problem = str(exc)
     if problem:
         raise ValueError(problem)
-    return value
-
-
-_SUBDOMAIN = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?")
-
-
-def _subdomain(name: str, value: str) -> str:
-    if not _SUBDOMAIN.fullmatch(value):
-        raise ValueError(f"{name} must be the subdomain alone, e.g. acme for acme.zendesk.com; got {value[:60]!r}")
     return value
 
 
@@ -134,31 +126,6 @@ class CommsSettings(Section):
 
 
 @dataclass(frozen=True, repr=False)
-class JiraSettings:
-    jira_base_url: str = field(default="", metadata={"url": "password", "schemes": ("https", "http"),
-                                                    "expects": "the site's URL, like https://<your-site>.atlassian.net"})
-    jira_email: str = ""
-    jira_api_token: str = field(default="", metadata=SECRET)
-    jira_webhook_secret: str = field(default="", metadata=SECRET)       # the Jira webhook's Secret
-    jira_automation_secret: str = field(default="", metadata=SECRET)    # X-Escalator-Token from Automation rules
-    jira_bot_account_id: str = ""       # its events are echoes of Escalator's own writes
-    jira_service_desk: bool = False     # notes through the Service Management API, as internal comments
-
-
-@dataclass(frozen=True, repr=False)
-class ZendeskSettings:
-    zendesk_subdomain: str = field(default="", metadata={"parse": _subdomain})
-    zendesk_base_url: str = field(default="", metadata={      # a host mapped to Zendesk; wins over the subdomain
-        "url": "password", "schemes": ("https", "http"), "expects": "the account's URL, like https://acme.zendesk.com"})
-    zendesk_email: str = ""
-    zendesk_api_token: str = field(default="", metadata=SECRET)
-    zendesk_webhook_secret: str = field(default="", metadata=SECRET)   # the webhook's signing secret
-    zendesk_bot_user_id: str = ""       # its events are echoes of Escalator's own writes
-    zendesk_max_age: float = field(default=300.0, metadata={     # how far a signature's timestamp may be off
-        "expects": "a number of seconds above 0, e.g. 300"})
-
-
-@dataclass(frozen=True, repr=False)
 class CoreSettings(Section):
     """Where the matrix, the data and the database are, the rule backend, the API token, the body limit."""
     rules: str = "rules"
@@ -170,9 +137,11 @@ class CoreSettings(Section):
     max_body_bytes: int = field(default=1048576, metadata={"expects": "a number of bytes above 0, e.g. 1048576"})
 
 
-# A dataclass lists its bases' fields last base first: core, channels, then the platforms.
+SECTIONS = (CoreSettings, CommsSettings, *(platform.settings for platform in PLATFORMS.values()))
+
+
 @dataclass(frozen=True, repr=False)
-class Settings(ZendeskSettings, JiraSettings, CommsSettings, CoreSettings):
+class Settings(*reversed(SECTIONS)):    # reversed: a dataclass takes its bases' fields last base first
     """Every setting, one field per ESCALATOR_* variable (see the module docstring)."""
 
     @property

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
 from plugin.domain.ticket import Change, EventKind, TicketEvent
-from plugin.platforms import PARSERS, jira, parse
+from plugin.platforms import PARSERS, parse
+from plugin.platforms.jira import webhooks as jira
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jira"
 K = EventKind

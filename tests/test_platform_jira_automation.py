@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
 from plugin.domain.ticket import EventKind, TicketEvent
-from plugin.platforms import jira, jira_automation, parse
+from plugin.platforms import jira, parse
+from plugin.platforms.jira import automation as jira_automation
 
 FIXTURES = Path(__file__).parent / "fixtures" / "jira"
 K = EventKind

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
 from plugin.domain.ticket import Change, Comment, EventKind, Satisfaction, TicketEvent
-from plugin.platforms import PARSERS, parse, zendesk
+from plugin.platforms import PARSERS, parse
+from plugin.platforms.zendesk import webhooks as zendesk
 
 FIXTURES = Path(__file__).parent / "fixtures" / "zendesk"
 TRIGGER_DOC = Path(__file__).parent.parent / "docs" / "zendesk-trigger-body.md"

@@ -10,17 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.datastructures import Headers
 
-from plugin.webhooks import signatures
-from plugin.webhooks.signatures import (
-    ZENDESK_TEST_SECRET,
-    SignatureError,
-    sign_jira,
-    sign_zendesk,
-    verify_jira,
-    verify_zendesk,
-)
+from plugin.platforms import PLATFORMS, SignatureError, _signing
+from plugin.platforms.jira import sign_jira, verify_jira
+from plugin.platforms.jira import signatures as jira_signatures
+from plugin.platforms.zendesk import ZENDESK_TEST_SECRET, sign_zendesk, verify_zendesk
+from plugin.platforms.zendesk import signatures as zendesk_signatures
+from plugin.settings import Settings
 
-MODULE = Path(signatures.__file__)
+MODULES = [Path(m.__file__) for m in (_signing, jira_signatures, zendesk_signatures)]
 BODY = b'{"webhookEvent":"jira:issue_updated","issue":{"key":"SUP-1"}}'
 SECRET = "jira-Secret-q7Zx"
 TOKEN = "automation-Token-w3Kv"
@@ -271,10 +268,34 @@ def test_error_messages_never_contain_the_secret_or_the_expected_digest(message,
         assert value not in message
 
 
-# --- how the module is written -------------------------------------------------------------------------
+# --- through the registry, with the settings ---------------------------------------------------------
+
+def test_the_registry_checks_jira_deliveries_with_the_configured_secrets():
+    verify = PLATFORMS["jira"].verify
+    now = datetime.fromtimestamp(SENT, UTC)
+    signed = {"X-Hub-Signature": sign_jira(BODY, SECRET)}
+    assert verify(BODY, signed, Settings(jira_webhook_secret=SECRET), now) == "signature"
+    automation = Settings(jira_automation_secret=TOKEN)
+    assert verify(BODY, {"X-Escalator-Token": TOKEN}, automation, now) == "automation-secret"
+    assert verify(BODY, {}, Settings(), now) == "unsigned"
+    with pytest.raises(SignatureError):
+        verify(BODY, signed, Settings(jira_webhook_secret="other"), now)
+
+
+def test_the_registry_checks_zendesk_deliveries_with_the_configured_secret_and_age():
+    verify = PLATFORMS["zendesk"].verify
+    settings = Settings(zendesk_webhook_secret=ZD_SECRET, zendesk_max_age="60")
+    assert verify(ZD_BODY, zendesk_headers(), settings, datetime.fromtimestamp(SENT + 60, UTC)) == "signature"
+    with pytest.raises(SignatureError, match="61 seconds old"):
+        verify(ZD_BODY, zendesk_headers(), settings, datetime.fromtimestamp(SENT + 61, UTC))
+    assert verify(ZD_BODY, {}, Settings(), datetime.fromtimestamp(SENT, UTC)) == "unsigned"
+
+
+# --- how the modules are written -----------------------------------------------------------------------
 
 def module_tree():
-    return ast.parse(MODULE.read_text(encoding="utf-8"))
+    return ast.Module(body=[node for path in MODULES for node in ast.parse(path.read_text("utf-8")).body],
+                      type_ignores=[])
 
 
 def test_digests_are_compared_in_constant_time():
@@ -291,11 +312,14 @@ def test_no_equality_operator_touches_anything_but_a_literal():
     assert offenders == []
 
 
-def test_module_needs_only_the_standard_library_and_the_domain_errors():
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_the_checks_need_only_the_standard_library_the_domain_errors_and_each_other(path):
     imported = set()
-    for node in ast.walk(module_tree()):
+    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
         if isinstance(node, ast.Import):
             imported.update(alias.name.partition(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            imported.add("(relative) " + (node.module or ""))
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module if node.module.startswith("plugin") else node.module.partition(".")[0])
-    assert imported - set(sys.stdlib_module_names) == {"plugin.domain.errors"}
+    assert imported - set(sys.stdlib_module_names) <= {"plugin.domain.errors", "(relative) _signing"}

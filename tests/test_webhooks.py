@@ -6,7 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plugin.webhooks.signatures import sign_jira, sign_zendesk
+from plugin.platforms.jira import sign_jira
+from plugin.platforms.zendesk import sign_zendesk
 
 from .conftest import FIXTURES, START
 

@@ -11,7 +11,8 @@ from werkzeug import Response
 
 from plugin.domain.actions import Action
 from plugin.domain.errors import RemoteActionError
-from plugin.writeback import JiraClient, WriteBackError, parse_retry_after
+from plugin.platforms.jira import JiraClient
+from plugin.writeback import WriteBackError, parse_retry_after
 from plugin.writeback.http import Http, new_session
 
 EMAIL, TOKEN = "bot@example.com", "http-token-s3cr3t"

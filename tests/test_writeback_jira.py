@@ -6,8 +6,10 @@ import base64
 import pytest
 
 from plugin.domain.actions import Action
+from plugin.platforms import PLATFORMS, build_clients
+from plugin.platforms.jira import JiraClient
 from plugin.settings import Settings
-from plugin.writeback import JiraClient, WriteBackError, build_clients, planner_for
+from plugin.writeback import WriteBackError
 
 EMAIL, TOKEN = "bot@example.com", "jira-token-s3cr3t"
 AUTH = {"Authorization": "Basic " + base64.b64encode(f"{EMAIL}:{TOKEN}".encode()).decode()}
@@ -26,7 +28,7 @@ def client(httpserver):
 
 @pytest.fixture
 def desk_client(httpserver):
-    settings = settings_for(httpserver.url_for("/"), jira_service_desk="1")
+    settings = settings_for(httpserver.url_for("/"), jira_service_desk=True)
     jira = build_clients(settings, timeout=(0.5, 0.5))["jira"]
     yield jira
     jira.close()
@@ -160,13 +162,13 @@ def test_an_update_with_nothing_to_change_sends_nothing(httpserver, client):
 
 def test_planner_builds_the_same_requests_as_the_configured_client(client, httpserver):
     settings = settings_for(httpserver.url_for("/"))
-    planner = planner_for("jira", settings)
+    planner = PLATFORMS["jira"].planner(settings)
     for action, _ in CASES.values():
         assert planner.requests_for(action) == client.requests_for(action)
 
 
 def test_planner_without_a_site_uses_a_placeholder_and_cannot_send():
-    planner = planner_for("jira", Settings())
+    planner = PLATFORMS["jira"].planner(Settings())
     request = planner.requests_for(Action("jira", "OPS-7", "assign", {"assignee": "abc"}))[0]
     assert request.describe() == {"method": "PUT", "json": {"accountId": "abc"},
                                   "url": "https://<your-site>.atlassian.net/rest/api/3/issue/OPS-7/assignee"}

@@ -11,8 +11,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from ..domain.errors import AnomalousPayload
 from ..intake import ingest
-from ..platforms import PARSERS
-from .signatures import SignatureError, verify_jira, verify_zendesk
+from ..platforms import PLATFORMS, SignatureError
 
 bp = Blueprint("webhooks", __name__)
 
@@ -25,19 +24,22 @@ def error(status: int, message: str, **extra):
 def receive(platform: str):
     container = current_app.extensions["escalator"]
     count = container.metrics.deliveries.labels
-    if platform not in PARSERS:
-        return error(404, f"unknown platform {platform!r}; post to /webhooks/jira or /webhooks/zendesk")
+    adapter = PLATFORMS.get(platform)
+    if adapter is None:
+        return error(404, f"unknown platform {platform!r}; post to "
+                     + " or ".join(f"/webhooks/{name}" for name in PLATFORMS))
     if not (request.mimetype == "application/json" or request.mimetype.endswith("+json")):
         count(platform, "rejected").inc()
         return error(415, f"expected a JSON body (Content-Type: application/json), got {request.mimetype or 'none'!r}")
     body = request.get_data(cache=True)          # over the body limit this raises 413
+    now = container.clock.now()
     try:
-        authenticated_by = _verify(platform, body, container)
+        authenticated_by = adapter.verify(body, request.headers, container.settings, now)
     except SignatureError as exc:
         count(platform, "unauthorized").inc()
         return error(401, str(exc))
     try:
-        receipt = ingest(container.store, platform, body, request.headers, container.clock.now(),
+        receipt = ingest(container.store, platform, body, request.headers, now,
                          authenticated_by=authenticated_by, bots=container.bots.get(platform, ()))
     except AnomalousPayload as exc:
         count(platform, "rejected").inc()
@@ -46,11 +48,3 @@ def receive(platform: str):
     if receipt.status == "accepted":
         container.processor.doorbell.set()
     return jsonify(receipt.as_dict()), 202
-
-
-def _verify(platform: str, body: bytes, container) -> str:
-    settings = container.settings
-    if platform == "jira":
-        return verify_jira(body, request.headers, settings.jira_webhook_secret, settings.jira_automation_secret)
-    return verify_zendesk(body, request.headers, settings.zendesk_webhook_secret,
-                          now=container.clock.now().timestamp(), max_age=settings.zendesk_max_age)

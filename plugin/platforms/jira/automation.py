@@ -14,8 +14,8 @@ from datetime import datetime
 from plugin.domain.errors import AnomalousPayload
 from plugin.domain.ticket import Comment, EventKind, TicketEvent
 
-from ._json import MISSING, found, iso_time, items, text
-from .jira_fields import DONE_STATUS_NAMES, body_text, comment, epoch_ms, issue_event, name, status_category, user_id
+from .._json import MISSING, found, iso_time, items, text
+from .fields import DONE_STATUS_NAMES, body_text, comment, epoch_ms, issue_event, name, status_category, user_id
 
 MARKER = "jira-automation/v1"
 EVENT_HEADER = "X-Escalator-Event"

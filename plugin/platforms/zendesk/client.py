@@ -2,11 +2,26 @@
 from __future__ import annotations
 
 from plugin.domain.actions import ASSIGN, NOTE, UPDATE, Action
+from plugin.writeback.base import OutgoingRequest, RestClient, has_marker, marker_line, unsupported
+from plugin.writeback.http import DEFAULT_TIMEOUT, Http, new_session
 
-from .base import OutgoingRequest, RestClient, has_marker, marker_line, unsupported
+from .settings import PLACEHOLDER_URL, site_url
 
-PLACEHOLDER_URL = "https://<subdomain>.zendesk.com"
 PRIORITIES = ("urgent", "high", "normal", "low")
+
+
+def client(settings, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> ZendeskClient | None:
+    """A sending client when the account URL (or subdomain), email and API token are all set; None otherwise."""
+    if not (site_url(settings) and settings.zendesk_email and settings.zendesk_api_token):
+        return None
+    # Zendesk API tokens authenticate as "{email}/token" with the token as the password.
+    session = new_session(f"{settings.zendesk_email}/token", settings.zendesk_api_token)
+    return ZendeskClient(site_url(settings), Http(session, timeout))
+
+
+def planner(settings) -> ZendeskClient:
+    """A client that builds the exact requests a configured one would send, and cannot send them."""
+    return ZendeskClient(site_url(settings) or PLACEHOLDER_URL)
 
 
 class ZendeskClient(RestClient):

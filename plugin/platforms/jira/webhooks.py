@@ -3,7 +3,7 @@
 A pure function of the decoded JSON body. Every Jira flavour sends the same envelope
 (`webhookEvent`, `timestamp`, `issue`, plus `changelog`, `comment` or `user` as the event needs);
 the quirks of each flavour are commented where they are handled. Bodies without `webhookEvent`
-come from Jira Automation rules and are parsed by jira_automation.
+come from Jira Automation rules and are parsed by automation.
 """
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from collections.abc import Callable, Mapping
 from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
 from plugin.domain.ticket import Change, EventKind, TicketEvent
 
-from . import jira_automation
-from ._json import MISSING, found, items, text
-from .jira_fields import DONE_STATUS_NAMES, comment, epoch_ms, issue_event, status_category, user_id
-from .jira_fields import PLATFORM as PLATFORM  # named next to its parser, as in zendesk
+from .._json import MISSING, found, items, text
+from . import automation
+from .fields import DONE_STATUS_NAMES, comment, epoch_ms, issue_event, status_category, user_id
 
 # Jira Server/DC reports comment deletions and work logging as `jira:issue_updated`
 # with only this event type name to tell them apart from real edits.
@@ -43,7 +42,7 @@ def parse(payload: dict, headers: Mapping[str, str] | None = None) -> TicketEven
     Returns None only for a Jira Automation body whose smart values were not rendered.
     """
     if isinstance(payload, dict) and "webhookEvent" not in payload:
-        return jira_automation.parse(payload, headers)
+        return automation.parse(payload, headers)
     event = _event_name(payload)
     handler = HANDLERS.get(event)
     if handler is None:

@@ -2,12 +2,26 @@
 from __future__ import annotations
 
 from plugin.domain.actions import ASSIGN, NOTE, UPDATE, Action
+from plugin.writeback.base import OutgoingRequest, RestClient, has_marker, marker_line, unsupported
+from plugin.writeback.http import DEFAULT_TIMEOUT, Http, new_session
 
-from .base import OutgoingRequest, RestClient, has_marker, marker_line, unsupported
-from .http import Http
+from .fields import body_text
+from .settings import PLACEHOLDER_URL, site_url
 
-PLACEHOLDER_URL = "https://<your-site>.atlassian.net"
 JSM_PAGES = 20  # 1,000 internal comments; past that a retried note may be posted again
+
+
+def client(settings, *, timeout: tuple[float, float] = DEFAULT_TIMEOUT) -> JiraClient | None:
+    """A sending client when the site, email and API token are all set; None otherwise."""
+    if not (site_url(settings) and settings.jira_email and settings.jira_api_token):
+        return None
+    http = Http(new_session(settings.jira_email, settings.jira_api_token), timeout)
+    return JiraClient(site_url(settings), http, service_desk=settings.jira_service_desk)
+
+
+def planner(settings) -> JiraClient:
+    """A client that builds the exact requests a configured one would send, and cannot send them."""
+    return JiraClient(site_url(settings) or PLACEHOLDER_URL, service_desk=settings.jira_service_desk)
 
 
 class JiraClient(RestClient):
@@ -62,7 +76,7 @@ class JiraClient(RestClient):
             return any(has_marker(c.get("body", ""), marker) for c in self._jsm_comments(key))
         url = self.url("/rest/api/3/issue/{}/comment", key) + "?orderBy=-created&maxResults=50"
         comments = self.http.get_json(url).get("comments", [])
-        return any(has_marker(adf_text(c.get("body")), marker) for c in comments)
+        return any(has_marker(body_text(c.get("body")), marker) for c in comments)
 
     def _jsm_comments(self, key: str):
         # This endpoint has no documented sort order, so it is read page by page.
@@ -81,13 +95,3 @@ def adf_document(lines: list[str]) -> dict:
     """Plain text as an Atlassian Document: one paragraph per line (ADF text nodes may not be empty)."""
     return {"type": "doc", "version": 1, "content": [
         {"type": "paragraph", "content": [{"type": "text", "text": line}] if line else []} for line in lines]}
-
-
-def adf_text(node) -> str:
-    """All text in an ADF node, one line per text node; a plain string is returned as is."""
-    if isinstance(node, str):
-        return node
-    if not isinstance(node, dict):
-        return ""
-    own = [node["text"]] if isinstance(node.get("text"), str) else []
-    return "\n".join(own + [adf_text(child) for child in node.get("content") or []])

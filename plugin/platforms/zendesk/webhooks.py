@@ -11,9 +11,9 @@ from collections.abc import Callable, Mapping
 from plugin.domain.errors import AnomalousPayload, UnsupportedEvent
 from plugin.domain.ticket import Change, Comment, EventKind, Satisfaction, TicketEvent
 
-from ._json import MISSING, found, iso_time, items, number, number_text, scalar_text, text
+from .._json import MISSING, found, iso_time, items, number, number_text, scalar_text, text
 
-PLATFORM = "zendesk"
+NAME = "zendesk"
 EVENT_PREFIX = "zen:event-type:"
 TRIGGER_MARKER = "zendesk-trigger/v1"
 RESOLVED_STATUSES = frozenset({"solved", "closed"})
@@ -139,7 +139,7 @@ def _parse_event(name: str, payload: dict) -> TicketEvent:
     event = _object(payload, "event", name) if payload.get("event") is not None else {}
     kind, changes = handler(detail, event)
     return TicketEvent(
-        platform=PLATFORM, kind=kind, key=_ticket_key(payload, detail, name),
+        platform=NAME, kind=kind, key=_ticket_key(payload, detail, name),
         occurred_at=iso_time(payload.get("time")),
         summary=text(detail.get("subject")), description=text(detail.get("description")),
         status=_status(detail.get("status")), priority=_lower(detail.get("priority")),
@@ -236,7 +236,7 @@ def _trigger_event(payload: dict, ticket: dict, key: str, kind: EventKind,
     organization = _dict(ticket.get("organization"))
     current_user = _dict(payload.get("current_user"))
     return TicketEvent(
-        platform=PLATFORM, kind=kind, key=key, occurred_at=iso_time(ticket.get("updated_at")),
+        platform=NAME, kind=kind, key=key, occurred_at=iso_time(ticket.get("updated_at")),
         summary=text(ticket.get("title")), description=text(ticket.get("description")),
         status=_status(ticket.get("status")), priority=_lower(ticket.get("priority")),
         issue_type=_ticket_type(ticket.get("type")), labels=_tags(ticket.get("tags")),

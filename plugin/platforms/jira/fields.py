@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 
 from plugin.domain.ticket import Change, Comment, EventKind, Satisfaction, TicketEvent
 
-from ._json import items, number, number_text, scalar_text, text
+from .._json import items, number, number_text, scalar_text, text
 
-PLATFORM = "jira"
+NAME = "jira"
 DONE_STATUS_NAMES = frozenset({"done", "resolved", "closed", "complete", "completed"})
 _ADF_INLINE_PARENTS = frozenset({"paragraph", "heading"})
 _ADF_MAX_DEPTH = 64
@@ -22,7 +22,7 @@ def issue_event(kind: EventKind, key: str, fields: dict, *, occurred_at: datetim
                 timer: str = "") -> TicketEvent:
     """The TicketEvent for one issue's REST `fields` and what the delivery says happened."""
     return TicketEvent(
-        platform=PLATFORM,
+        platform=NAME,
         kind=kind,
         key=key,
         occurred_at=occurred_at,
