@@ -6,6 +6,8 @@ import hmac
 from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from .platforms import PLATFORMS
+
 api = Blueprint("api", __name__, url_prefix="/api")
 health = Blueprint("health", __name__)
 
@@ -73,7 +75,7 @@ def healthz():
     container = _container()
     evaluator = container.matrix()
     body = {"matrix_version": evaluator.matrix.version, "engine": evaluator.backend_name,
-            "dry_run": sorted({"jira", "zendesk"} - set(container.clients))}
+            "dry_run": sorted(set(PLATFORMS) - set(container.clients))}
     try:
         backlog, oldest = container.store.backlog(container.clock.now())
     except Exception as exc:    # the health check reports any storage failure, it never raises

@@ -19,7 +19,7 @@ from .engine import BACKENDS, Evaluator
 from .engine.limits import engine_problems
 from .matrix.lint import lint
 from .matrix.loader import read_matrix
-from .platforms import PARSERS, parse
+from .platforms import PARSERS, PLATFORMS, parse
 from .settings import Settings, SettingsError, mask_password
 from .store import migrate
 
@@ -146,7 +146,7 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
               "to the network", code=2)
     _evaluator_or_exit(None, None)      # fail fast, with every problem listed, before forking workers
     _check_database(settings)
-    dry = sorted({"jira", "zendesk"} - _configured(settings))
+    dry = sorted(set(PLATFORMS) - _configured(settings))
     mode = f"dry-run for {', '.join(dry)}" if dry else "writing back to Jira and Zendesk"
     console.print(f"Escalator on http://{host}:{port} ({mode}); database {mask_password(settings.database)}")
     Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
@@ -172,7 +172,7 @@ def worker(interval):
     # On SQLite one processor per data directory: a second would only wait for the same write lock.
     background.start(container, stop, elect=not container.settings.database_url.startswith("postgresql"),
                      outbox_interval=interval)
-    dry = sorted({"jira", "zendesk"} - set(container.clients))
+    dry = sorted(set(PLATFORMS) - set(container.clients))
     console.print(f"worker started: deliveries, SLA timers and write-backs (dry-run for: {', '.join(dry) or 'none'})")
     stop.wait()
 

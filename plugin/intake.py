@@ -12,13 +12,12 @@ from datetime import datetime
 
 from .domain.errors import AnomalousPayload, UnsupportedEvent
 from .domain.ticket import TicketEvent
-from .platforms import dedupe_key, parse
+from .platforms import PLATFORMS, dedupe_key, parse
 from .store.port import IGNORED, NewDelivery, StoragePort
 
 MAX_DEPTH = 64     # no platform nests this deep; deeper bodies are refused before any parser recurses
-# Kept with each delivery for debugging; signatures and tokens are deliberately not among them.
-KEPT_HEADERS = ("Content-Type", "User-Agent", "X-Atlassian-Webhook-Identifier", "X-Atlassian-Webhook-Retry",
-                "X-Zendesk-Webhook-Id", "X-Zendesk-Webhook-Invocation-Id")
+# Kept with each delivery for debugging, with the platform's own; never signatures or tokens.
+KEPT_HEADERS = ("Content-Type", "User-Agent")
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ def ingest(store: StoragePort, platform: str, body: bytes, headers: Mapping[str,
     event, reason = _event(platform, load_json(body), headers)
     if event is not None and event.actor and event.actor in bots:
         event, reason = None, "an echo of Escalator's own write-back (the actor is the bot account)"
-    kept = {name: headers[name] for name in KEPT_HEADERS if name in headers}
+    kept = {name: headers[name] for name in kept_headers(platform) if name in headers}
     delivery = NewDelivery(platform, dedupe_key(platform, headers, body), now, body, kept,
                            authenticated_by=authenticated_by, ticket_key=event.key if event else "",
                            event_kind=event.kind.value if event else "",
@@ -57,6 +56,11 @@ def ingest(store: StoragePort, platform: str, body: bytes, headers: Mapping[str,
     if event is None:
         return Receipt("ignored", delivery_id, reason=reason)
     return Receipt("accepted", delivery_id, f"{platform}/{event.key}")
+
+
+def kept_headers(platform: str) -> tuple[str, ...]:
+    known = PLATFORMS.get(platform)
+    return KEPT_HEADERS + ((known.dedupe_header, *known.kept_headers) if known else ())
 
 
 def _event(platform: str, payload: object, headers: Mapping[str, str]) -> tuple[TicketEvent | None, str]:

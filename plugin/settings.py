@@ -132,7 +132,6 @@ class CoreSettings(Section):
     engine: str = field(default="durable", metadata={"parse": _engine})
     data_dir: str = "data"
     database_url: str = field(default="", metadata={"url": "password"})
-    queue_url: str = field(default="", metadata={"url": "password"})
     api_token: str = field(default="", metadata=SECRET)
     max_body_bytes: int = field(default=1048576, metadata={"expects": "a number of bytes above 0, e.g. 1048576"})
 

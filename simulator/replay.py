@@ -18,6 +18,7 @@ from plugin.engine import Evaluator
 from plugin.intake import ingest
 from plugin.matrix import load_matrix
 from plugin.notify import Notifier
+from plugin.platforms import PLATFORMS
 from plugin.processor import Processor
 from plugin.service import EscalationService
 from plugin.store.memory import MemoryStore
@@ -25,7 +26,6 @@ from plugin.store.memory import MemoryStore
 # Timers still running after the last delivery are followed this far, then the replay stops:
 # a recurring update cadence would otherwise tick forever.
 TAIL = timedelta(days=2)
-PLATFORMS = ("jira", "zendesk")
 
 
 class OneMatrix:

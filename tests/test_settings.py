@@ -133,7 +133,6 @@ SECRETS = {
 URLS = {
     "database_url": ("postgresql+psycopg://escalator:hidden-1@db/escalator",
                      "postgresql+psycopg://escalator:********@db/escalator"),
-    "queue_url": ("redis://:hidden-2@redis:6379/0", "redis://:********@redis:6379/0"),
     "smtp_url": ("smtp://bot:hidden-3@mail.example.com:587?starttls=1",
                  "smtp://bot:********@mail.example.com:587?starttls=1"),
     "jira_base_url": ("https://bot:hidden-4@acme.atlassian.net", "https://bot:********@acme.atlassian.net"),

@@ -26,3 +26,5 @@ class Platform:
     planner: Callable[[Settings], RestClient]           # builds the same requests, cannot send them (dry-run)
     bot_account: Callable[[Settings], str]              # the account Escalator writes as; "" if unset
     ticket_url: Callable[[Settings], str]               # where an agent opens a ticket, with {key}; "" if unknown
+    # Kept with each delivery for debugging, besides the delivery id; never signatures or tokens.
+    kept_headers: tuple[str, ...] = ()

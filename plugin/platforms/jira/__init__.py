@@ -15,6 +15,7 @@ PLATFORM = Platform(
     name="jira", settings=JiraSettings, verify=verify, parse=parse,
     dedupe_header="X-Atlassian-Webhook-Identifier",
     client=client, planner=planner, bot_account=bot_account, ticket_url=ticket_url,
+    kept_headers=("X-Atlassian-Webhook-Retry", "X-Atlassian-Webhook-Flow"),
 )
 
 __all__ = ["PLATFORM", "JiraClient", "JiraSettings", "parse", "sign_jira", "verify_jira"]

@@ -15,6 +15,7 @@ PLATFORM = Platform(
     name="zendesk", settings=ZendeskSettings, verify=verify, parse=parse,
     dedupe_header="X-Zendesk-Webhook-Invocation-Id",
     client=client, planner=planner, bot_account=bot_account, ticket_url=ticket_url,
+    kept_headers=("X-Zendesk-Webhook-Id", "X-Zendesk-Account-Id"),
 )
 
 __all__ = ["PLATFORM", "ZENDESK_TEST_SECRET", "ZendeskClient", "ZendeskSettings", "parse", "sign_zendesk",
