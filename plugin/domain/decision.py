@@ -14,6 +14,7 @@ from .matrix import Matrix, Rule, TimerSpec
 from .ticket import EventKind, TicketEvent, TicketState
 
 _TRACE_VALUE_LIMIT = 200
+_READ = {name: f.read for name, f in FIELDS.items()}
 # Enum attribute lookups are slow and this runs for every event.
 _RESOLVED, _STALLED, _PRIORITY_CHANGED = EventKind.RESOLVED, EventKind.COMMUNICATION_STALLED, EventKind.PRIORITY_CHANGED
 _WARNING, _REOPENED = EventKind.SLA_WARNING, EventKind.REOPENED
@@ -83,15 +84,23 @@ def decide(matrix: Matrix, event: TicketEvent, state: TicketState, matched: Sequ
     level = _pick_level(tables, state, matched, reasons)
     owner = _pick_owner(tables, event, state, level, matched, reasons)
     party = matrix.parties.get(owner)
+    labels: dict[str, None] = {}
+    stops: dict[str, None] = {}     # only what stop rules say: a changed severity re-arms its own timers
+    for r in matched:
+        for label in r.then.labels:
+            labels[label] = None
+        if r.kind == "stop":
+            for timer in r.stops:
+                stops[timer] = None
     return Decision(
         severity=severity,
         level=level,
         owner=owner,
         assignee=party.assignee_for(event.platform) if party else "",
         priority=tables.severities[severity].platform_priority.get(event.platform, "") if severity else "",
-        labels=tuple(dict.fromkeys(lb for r in matched for lb in r.then.labels)) if matched else (),
+        labels=tuple(labels),
         start_timers=_timers_to_start(tables, event, state, severity, matched),
-        stop_timers=_timers_to_stop(matched),
+        stop_timers=tuple(stops),
         notifications=_notifications(tables, event, state, level),
         trace=_trace(matched, event, state, reasons) if matched else (),
         reasons=reasons,
@@ -238,11 +247,6 @@ def _timers_to_start(tables, event, state, severity, matched) -> tuple[TimerSpec
     return tuple({t.name: t for t in (*timers, *added)}.values())
 
 
-def _timers_to_stop(matched) -> tuple[str, ...]:
-    # Only what stop rules say; timers of a severity that changed are re-armed by their new start.
-    return tuple(dict.fromkeys(name for r in matched if r.kind == "stop" for name in r.stops)) if matched else ()
-
-
 def _notifications(tables, event, state, level) -> tuple[Notification, ...]:
     found: list[Notification] = []
     for situation in _situations(event, state, level):
@@ -267,16 +271,22 @@ def _situations(event, state, level) -> list[str]:
 def _trace(matched: Sequence[Rule], event: TicketEvent, state: TicketState, reasons: dict) -> tuple[Fired, ...]:
     decided_by: dict[str, list[str]] = {}      # rule name -> what it decided
     for key, why in reasons.items():
-        if why.startswith("rule:"):
+        if why[:5] == "rule:":
             decided_by.setdefault(why[5:], []).append(key)
     shown: dict[str, str] = {}      # matched rules often test the same fields: read each once
+    trace = []
     for rule in matched:
+        values = []
         for name in rule.fields:
-            if name not in shown:
-                shown[name] = _shown(FIELDS[name].read(event, state))
-    return tuple(Fired(rule.name, rule.kind, rule.category, tuple([(name, shown[name]) for name in rule.fields]),
-                       tuple(decided_by.get(rule.name, ())))
-                 for rule in matched)
+            text = shown.get(name)
+            if text is None:
+                value = _READ[name](event, state)
+                short_text = value.__class__ is str and len(value) <= _TRACE_VALUE_LIMIT
+                text = shown[name] = value if short_text else _shown(value)
+            values.append((name, text))
+        decided = decided_by.get(rule.name)
+        trace.append(Fired(rule.name, rule.kind, rule.category, tuple(values), tuple(decided) if decided else ()))
+    return tuple(trace)
 
 
 def _shown(value: object) -> str:

@@ -114,7 +114,12 @@ def fact(value: object) -> tuple[object, str | None]:
     """A field's value as read: its normalised form and raw text, or (None, None) when absent."""
     if isinstance(value, (list, tuple)):
         value = tuple(value)
-    normalized = normalize(value) if value is not None else None
+        try:    # labels and components: strings, normalised here without a call per item
+            normalized = tuple(dict.fromkeys([v.strip().casefold() for v in value if v != ""]))
+        except AttributeError:
+            normalized = normalize(value)
+    else:
+        normalized = normalize(value) if value is not None else None
     if is_absent(normalized):
         return None, None
     return normalized, value if isinstance(value, str) else str(value)

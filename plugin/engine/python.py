@@ -55,9 +55,9 @@ class _Compiler:
         self.patterns = patterns
 
     def function(self, rules: tuple[Rule, ...], decided: list[tuple[int, Decided]]):
-        body = ["hits = []"]
+        body = ["hits = []", "add = hits.append"]
         for i, when in decided:
-            hit = f"hits.append({self.source.constant(rules[i])})"
+            hit = f"add({self.source.constant(rules[i])})"
             body.append(hit if when is True else f"if {self.expression(when)}: {hit}")
         body.append("return hits")
         return self.source.function("matching(E, S)", body)
