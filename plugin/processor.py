@@ -4,7 +4,9 @@ Each pass reads the batch's deliveries, due timers, tickets and timers (a few qu
 every event in order per ticket with no lock held, and writes everything in one short transaction.
 A crash before that commit loses nothing: the deliveries are still `received` and the timers still
 due, so the next pass decides them again, exactly once. A second processor that got there first
-makes the write a Conflict, and the batch is simply read again.
+makes the write a Conflict, and the batch is simply read again. An event that cannot be decided
+(a defect, not bad input: intake refused that) holds up only its own ticket, and after a few
+attempts its delivery is marked `failed` with the error, for an operator to see.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from .store.port import Batch, Conflict, DueTimer, Received, StoragePort, Ticket
 log = logging.getLogger(__name__)
 BATCH = 200             # deliveries (and as many due timers) per pass
 POLL_SECONDS = 0.1      # how often an idle processor looks for deliveries another process stored
+ATTEMPTS = 3            # passes an undecidable ticket is retried before its work is set aside
 
 
 @dataclass
@@ -41,6 +44,12 @@ class Pass:
     def __bool__(self) -> bool:
         return bool(self.decided or self.ignored or self.fired)
 
+    def add(self, other: Pass) -> None:
+        self.decided, self.ignored, self.fired = (self.decided + other.decided, self.ignored + other.ignored,
+                                                  self.fired + other.fired)
+        self.lags += other.lags
+        self.timer_lags += other.timer_lags
+
 
 class Processor:
     def __init__(self, store: StoragePort, service: EscalationService, clock: Clock, *, batch: int = BATCH,
@@ -50,6 +59,7 @@ class Processor:
         self.doorbell = threading.Event()       # rung by intake in this process: decide at once
         self.outbox_bell: threading.Event | None = None     # rung after a pass queued write-backs
         self._interest: dict[str, Interest] = {}
+        self._attempts: dict[tuple[str, int], int] = {}     # ("delivery" | "timer", id) -> failed passes
 
     def run_once(self) -> Pass:
         """Decide one batch; an empty Pass when there was nothing to do."""
@@ -62,7 +72,13 @@ class Processor:
         batch, done = Batch(now), Pass()
         for ref, items in work.items():
             loaded = records.get(ref) or TicketRecord(*ref)
-            self._ticket(loaded, items, batch, done)
+            part, counts = Batch(now), Pass()
+            try:
+                self._ticket(loaded, items, part, counts)
+            except Exception as exc:    # a defect on one ticket must not hold up every other
+                part, counts = self._set_aside(loaded, items, exc, now), Pass()
+            batch.add(part)
+            done.add(counts)
         self.store.write(batch)
         done.queued = sum(len(entry.outbox) for entry in batch.log)
         if done.queued and self.outbox_bell is not None:
@@ -151,6 +167,23 @@ class Processor:
         record = record.with_timer(fired)
         event = timer_event(record.platform, record.key, record.snapshot, kind, item.name, item.at)
         return self.service.decide(record, event, item.at, None, history)
+
+    def _set_aside(self, record: TicketRecord, items: list, exc: Exception, now) -> Batch:
+        """Log the failure; after ATTEMPTS passes, mark its deliveries failed and stop firing its timers."""
+        log.error("cannot decide %s/%s: %s: %s", record.platform, record.key, type(exc).__name__, exc,
+                  exc_info=exc)
+        part = Batch(now)
+        for item in items:
+            kind = "delivery" if isinstance(item, Received) else "timer"
+            attempts = self._attempts[(kind, item.id)] = self._attempts.get((kind, item.id), 0) + 1
+            if attempts < ATTEMPTS:
+                continue
+            del self._attempts[(kind, item.id)]
+            if kind == "delivery":
+                part.failed.append((item.id, f"could not be decided: {type(exc).__name__}: {exc}"))
+            elif item.name in record.timers:
+                part.timers.append(TimerWrite(record.platform, record.key, record.timers[item.name], None))
+        return part
 
     def _wants(self, version: str) -> Interest:
         matrix = self.service.matrices.for_version(version).matrix

@@ -89,7 +89,7 @@ class MemoryStore:
 
     def write(self, batch: Batch) -> None:
         self._check(batch)
-        for delivery_id in batch.decided + [i for i, _ in batch.ignored]:
+        for delivery_id in batch.decided + [i for i, _ in batch.ignored + batch.failed]:
             del self.waiting[delivery_id]     # decided: its body is no longer needed
         for record, _ in batch.tickets:
             row = self.tickets.setdefault((record.platform, record.key), {
@@ -139,7 +139,7 @@ class MemoryStore:
     # -- internals ------------------------------------------------------------------------------
 
     def _check(self, batch: Batch) -> None:
-        claimed = batch.decided + [i for i, _ in batch.ignored]
+        claimed = batch.decided + [i for i, _ in batch.ignored + batch.failed]
         if any(i not in self.waiting for i in claimed):
             raise Conflict("a delivery of this batch was already decided")
         for record, read in batch.tickets:

@@ -15,7 +15,7 @@ from ..domain.errors import EscalatorError
 from ..domain.ticket import TicketState
 from ..domain.timers import Timer
 
-RECEIVED, DECIDED, IGNORED = "received", "decided", "ignored"     # a delivery's life
+RECEIVED, DECIDED, IGNORED, FAILED = "received", "decided", "ignored", "failed"     # a delivery's life
 TicketRef = tuple[str, str]     # (platform, key)
 
 
@@ -117,9 +117,15 @@ class Batch:
     log: list[LogEntry] = field(default_factory=list)
     decided: list[int] = field(default_factory=list)                         # delivery ids
     ignored: list[tuple[int, str]] = field(default_factory=list)             # (delivery id, reason)
+    failed: list[tuple[int, str]] = field(default_factory=list)              # (delivery id, the error)
 
     def __bool__(self) -> bool:
-        return bool(self.tickets or self.timers or self.log or self.decided or self.ignored)
+        return bool(self.tickets or self.timers or self.log or self.decided or self.ignored or self.failed)
+
+    def add(self, other: Batch) -> None:
+        """Take in what one ticket's events wrote."""
+        for name in ("tickets", "timers", "log", "decided", "ignored", "failed"):
+            getattr(self, name).extend(getattr(other, name))
 
 
 class StoragePort(Protocol):

@@ -13,6 +13,7 @@ from .intake_writer import IntakeWriter
 from .migrate import prepare_schema
 from .port import (
     DECIDED,
+    FAILED,
     IGNORED,
     RECEIVED,
     Batch,
@@ -154,7 +155,8 @@ _UPDATE_TIMER = update(timers).where(timers.c.id == bindparam("b_id"))
 _TIMELINE = select(escalation_log).where(escalation_log.c.platform == bindparam("b_platform"),
                                          escalation_log.c.key == bindparam("b_key")).order_by(escalation_log.c.id)
 def _claim_deliveries(conn: Connection, batch: Batch) -> None:
-    claims = [(DECIDED, "", batch.decided)] + [(IGNORED, reason, [i]) for i, reason in batch.ignored]
+    claims = [(DECIDED, "", batch.decided)] + [(IGNORED, reason, [i]) for i, reason in batch.ignored] \
+        + [(FAILED, error, [i]) for i, error in batch.failed]
     for status, reason, ids in claims:
         if not ids:
             continue
