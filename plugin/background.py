@@ -1,8 +1,8 @@
 """The background loops of a process: the processor and the outbox worker, on daemon threads.
 
-Under `serve` every gunicorn worker process may run them, but only the one holding the worker
-lock in the data directory does; another takes over within a second if it dies. Several hosts
-(PostgreSQL) each run their own: the processors' writes never overlap (see `processor`).
+`escalator worker` runs them (serve starts one as its child). On SQLite only the process holding
+the worker lock in the data directory does, and another takes over within a second if it dies;
+several hosts on PostgreSQL each run their own, and their writes never overlap (see `processor`).
 """
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 
 
-def start(container, stop: threading.Event, *, elect: bool = True, outbox_interval: float = 1.0) -> None:
-    """Run the processor and the outbox worker until `stop` is set (once this process leads, if `elect`)."""
+def start(container, stop: threading.Event, *, elect: bool = True,
+          outbox_interval: float = 1.0) -> threading.Thread:
+    """Run the processor and the outbox worker until `stop` is set (once this process leads, if `elect`);
+    the processor's thread, to join on the way out."""
     worker = OutboxWorker(container.store, container.outbox_clients, container.clock,
                           on_result=_count_writebacks(container.metrics))
     container.processor.outbox_bell = worker.wake
@@ -31,7 +33,9 @@ def start(container, stop: threading.Event, *, elect: bool = True, outbox_interv
                          daemon=True).start()
         container.processor.run_forever(stop)
 
-    threading.Thread(target=run, name="escalator-processor", daemon=True).start()
+    thread = threading.Thread(target=run, name="escalator-processor", daemon=True)
+    thread.start()
+    return thread
 
 
 def _lead(path: Path, stop: threading.Event) -> bool:

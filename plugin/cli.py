@@ -133,11 +133,11 @@ def run_tests(rules_dir, engine):
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="gunicorn worker processes.")
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker.")
-@click.option("--no-worker", is_flag=True, help="Do not send write-backs here; run `escalator worker` instead.")
+@click.option("--no-worker", is_flag=True, help="Only take deliveries; run `escalator worker` to decide them.")
 @click.option("--reload", "reload_rules", is_flag=True,
               help="Reload the matrix when files in rules/ change (SIGHUP always reloads).")
 def serve(host, port, workers, threads, no_worker, reload_rules):
-    """Receive Jira and Zendesk webhooks (gunicorn) and send write-backs from the outbox."""
+    """Receive Jira and Zendesk webhooks (gunicorn), with a worker process that decides them and writes back."""
     from .server import Server, is_loopback
 
     settings = _settings()
@@ -157,8 +157,11 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
 
 @main.command()
 @click.option("--interval", default=1.0, show_default=True, type=float, help="Seconds between outbox passes.")
-def worker(interval):
-    """Decide stored deliveries, fire SLA timers and send write-backs (for `serve --no-worker` deployments)."""
+@click.option("--reload", "reload_rules", is_flag=True,
+              help="Reload the matrix when files in rules/ change (SIGHUP always reloads).")
+def worker(interval, reload_rules):
+    """Decide stored deliveries, fire SLA timers and send write-backs (serve runs one; run your own with
+    `serve --no-worker`)."""
     import signal
     import threading
 
@@ -170,11 +173,14 @@ def worker(interval):
         signal.signal(sig, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, lambda *_: container.matrix.reload())
     # On SQLite one processor per data directory: a second would only wait for the same write lock.
-    background.start(container, stop, elect=not container.settings.database_url.startswith("postgresql"),
-                     outbox_interval=interval)
+    processing = background.start(container, stop, outbox_interval=interval,
+                                  elect=not container.settings.database_url.startswith("postgresql"))
+    if reload_rules:
+        bootstrap.watch_rules(container.matrix)
     dry = sorted(set(PLATFORMS) - set(container.clients))
     console.print(f"worker started: deliveries, SLA timers and write-backs (dry-run for: {', '.join(dry) or 'none'})")
     stop.wait()
+    processing.join(timeout=15)     # let a pass in flight commit; an unfinished one is redone after a restart
 
 
 @main.command()

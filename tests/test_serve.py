@@ -113,3 +113,14 @@ def test_serve_refuses_an_invalid_matrix_with_its_problems(tmp_path):
                             capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "matrix.yaml" in result.stderr and "cannot be used" in result.stderr
+
+
+def test_serve_restarts_its_worker_when_it_dies(serve):
+    base = serve()
+    port = base.rsplit(":", 1)[1]
+    master = subprocess.run(["pgrep", "-of", f"escalator serve --port {port}"], capture_output=True, text=True)
+    child = subprocess.run(["pgrep", "-P", master.stdout.split()[0], "-f", "plugin worker"],
+                           capture_output=True, text=True)
+    os.kill(int(child.stdout.split()[0]), 9)
+    requests.post(base + "/webhooks/jira", json=outage_payload("AFTER-1"), timeout=10)
+    assert decided(base, "AFTER-1", seconds=15)["level"] == "L1"     # decided by the worker serve started again
