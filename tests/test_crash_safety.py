@@ -29,7 +29,7 @@ def start(tmp_path, port, *args):
         try:
             if requests.get(base + "/healthz", timeout=1).status_code == 200:
                 return process, base
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):     # not listening yet, or still booting
             time.sleep(0.1)
     raise AssertionError("serve did not start")
 

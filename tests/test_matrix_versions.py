@@ -117,7 +117,7 @@ def _wait_for_version(base, accept, seconds=20):
             version = requests.get(base + "/healthz", timeout=5).json()["matrix_version"]
             if accept(version):
                 return version
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):     # not listening yet, or still booting
             pass
         time.sleep(0.3)
     pytest.fail("the server did not pick up the new matrix")

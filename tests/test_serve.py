@@ -42,7 +42,7 @@ def serve(tmp_path):
             try:
                 if requests.get(base + "/healthz", timeout=1).status_code == 200:
                     return base
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):     # not listening yet, or still booting
                 time.sleep(0.2)
             if process.poll() is not None:
                 pytest.fail(f"serve exited: {(tmp_path / f'serve-{port}.log').read_text()}")
