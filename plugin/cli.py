@@ -138,6 +138,7 @@ def run_tests(rules_dir, engine):
               help="Reload the matrix when files in rules/ change (SIGHUP always reloads).")
 def serve(host, port, workers, threads, no_worker, reload_rules):
     """Receive Jira and Zendesk webhooks (gunicorn), with a worker process that decides them and writes back."""
+    from .metrics import share_across_processes
     from .server import Server, is_loopback
 
     settings = _settings()
@@ -149,6 +150,7 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
     dry = sorted(set(PLATFORMS) - _configured(settings))
     mode = f"dry-run for {', '.join(dry)}" if dry else "writing back to Jira and Zendesk"
     console.print(f"Escalator on http://{host}:{port} ({mode}); database {mask_password(settings.database)}")
+    share_across_processes(Path(settings.data_dir) / "metrics")     # gunicorn workers and the worker alike
     Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
             "accesslog": "-", "timeout": 30, "graceful_timeout": 10, "control_socket_disable": True},
            start_worker=not no_worker,

@@ -1,26 +1,48 @@
-"""Prometheus metrics at /metrics: what ops teams scrape to see deliveries, decisions and the outbox."""
+"""Prometheus metrics at /metrics: what ops teams scrape to see deliveries, decisions and the outbox.
+
+Under `serve` the requests, the gunicorn workers and the worker process each count their own
+part; with PROMETHEUS_MULTIPROC_DIR set (serve sets it, see `share_across_processes`) every
+process writes its counters there and /metrics adds them up, so one scrape shows them all.
+"""
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import os
+import shutil
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily
 
 _LAG_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300)
+MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def share_across_processes(folder: Path) -> None:
+    """Make this process and every process it starts count into `folder`, emptied first."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROCESS] = str(folder)
+    values.ValueClass = values.get_value_class()    # chosen when prometheus_client was imported
 
 
 class Metrics:
     def __init__(self, store, clock):
         self.registry = CollectorRegistry()
+        shared = bool(os.environ.get(MULTIPROCESS))
+        if shared:      # every process's files, added up; the metrics below then belong to no registry
+            multiprocess.MultiProcessCollector(self.registry)
+        own = None if shared else self.registry
         self.deliveries = Counter("escalator_deliveries_total", "Webhook deliveries by platform and outcome",
-                                  ["platform", "status"], registry=self.registry)
+                                  ["platform", "status"], registry=own)
         self.decision_lag = Histogram("escalator_decision_lag_seconds",
                                       "From a delivery's receipt to its decision being stored",
-                                      registry=self.registry, buckets=_LAG_BUCKETS)
+                                      registry=own, buckets=_LAG_BUCKETS)
         self.decided = Counter("escalator_decided_total", "Deliveries decided and timer events fired",
-                               ["kind"], registry=self.registry)
+                               ["kind"], registry=own)
         self.writebacks = Counter("escalator_writebacks_total", "Write-back attempts by platform and result",
-                                  ["platform", "result"], registry=self.registry)
+                                  ["platform", "result"], registry=own)
         self.timer_lag = Histogram("escalator_timer_lag_seconds", "How late an SLA timer fired after its due time",
-                                   ["event"], registry=self.registry, buckets=_LAG_BUCKETS)
+                                   ["event"], registry=own, buckets=_LAG_BUCKETS)
         self.registry.register(_StoreCollector(store, clock))
 
     def processed(self, done) -> None:

@@ -65,6 +65,11 @@ def test_serve_accepts_a_signed_jira_delivery_and_shows_the_decision(serve):
     assert ticket["level"] == "L1" and ticket["timeline"][0]["trace"][0]["rule"] == "enterprise outage is critical"
     assert ticket["outbox"][0]["status"] == "dry_run"
     assert ticket["outbox"][0]["request"][0]["url"].endswith("/rest/api/3/issue/SUP-7")
+    # The worker process decided it; the web worker's /metrics adds up what every process counted.
+    metrics = requests.get(base + "/metrics", timeout=10).text
+    assert 'escalator_decided_total{kind="delivery"} 1.0' in metrics
+    assert "escalator_decision_lag_seconds_count 1.0" in metrics
+    assert 'escalator_deliveries_total{platform="jira",status="accepted"} 1.0' in metrics
 
 
 def decided(base: str, key: str, seconds: float = 5) -> dict:
