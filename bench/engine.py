@@ -341,9 +341,11 @@ def measure(backend: str, rules_dir: str, count: int, code: Path) -> dict:
 
 def run_child(args) -> None:
     sys.path.insert(0, args.code)
+    conditions = {"load_start": os.getloadavg()[0], "calibration": calibration_us()}
     result = measure(args.child, args.rules, args.events, Path(args.code))
     import plugin
-    result["code_used"] = str(Path(plugin.__file__).resolve().parent.parent)
+    result.update(conditions, load_end=os.getloadavg()[0],
+                  code_used=str(Path(plugin.__file__).resolve().parent.parent))
     Path(args.result).write_text(json.dumps(result), encoding="utf-8")
 
 
@@ -457,13 +459,15 @@ def comparison_table(runs: dict, sizes: list[int], diffs: dict) -> list[str]:
 
 def before_after_table(runs: dict, before: dict, sizes: list[int]) -> list[str]:
     lines = ["| triggers | backend | before µs/event | now µs/event | speed-up | before median | now median "
-             "| decisions that differ |", "| ---: | --- |" + " ---: |" * 6]
+             "| before CPU µs | now CPU µs | speed-up, CPU | load, before / now | decisions that differ |",
+             "| ---: | --- |" + " ---: |" * 10]
     for n in sizes:
         for backend in BACKENDS:
             b, r = before[backend, n], runs[backend, n]
             lines.append(row([n, backend, f"{mean_us(b):.1f}", f"{mean_us(r):.1f}",
                               f"{mean_us(b) / mean_us(r):.2f}x", f"{median_us(b):.1f}", f"{median_us(r):.1f}",
-                              len(disagreements(b, r))]))
+                              f"{cpu_us(b):.1f}", f"{cpu_us(r):.1f}", f"{cpu_us(b) / cpu_us(r):.2f}x",
+                              f"{b['load_start']:.1f} / {r['load_start']:.1f}", len(disagreements(b, r))]))
     return lines
 
 
