@@ -14,6 +14,10 @@ It also checks that both backends reach the same decision (`Decision.as_dict()`)
 and profiles 2,000 evaluations (cProfile) of a backend that misses its target, to show where the
 time goes.
 
+With `--repeat N`, each configuration runs N times, each time in a fresh process, and the report
+keeps the fastest run (listing the mean of every run): other load on a shared machine only ever
+adds time.
+
 With `--baseline REV`, the code of that git revision is measured the same way in the same run,
 each configuration right after the current code's, and its decisions are compared with the
 current ones event by event: before and after figures under the same load on the machine.
@@ -29,7 +33,7 @@ Matrices are written as YAML into a copy of each version's rules/ (the `triggers
 and read with the real loader. Generation is seeded, so runs are reproducible.
 
     .venv/bin/python bench/engine.py [--events 20000] [--sizes 10,50,100,200] [--baseline REV]
-        [--out FILE]
+        [--repeat N] [--out FILE]
 """
 from __future__ import annotations
 
@@ -350,8 +354,8 @@ def run_child(args) -> None:
 
 
 def run_in_subprocess(version: str, code: Path, backend: str, rules_dir: Path, count: int,
-                      tmp: Path) -> dict:
-    result_file = tmp / f"{version}-{backend}-{rules_dir.name}.json"
+                      tmp: Path, attempt: int = 0) -> dict:
+    result_file = tmp / f"{version}-{backend}-{rules_dir.name}-{attempt}.json"
     command = [sys.executable, str(Path(__file__).resolve()), "--child", backend, "--code", str(code),
                "--rules", str(rules_dir), "--events", str(count), "--result", str(result_file)]
     subprocess.run(command, check=True, cwd=code)
@@ -532,6 +536,23 @@ def profile_lines(runs: dict) -> list[str]:
     return (["## Where the time goes, for a target not met", "", *lines]) if lines else []
 
 
+def repeat_lines(runs: dict, before: dict, sizes: list[int], repeat: int) -> list[str]:
+    if repeat == 1:
+        return []
+    def means(r):
+        return ", ".join(f"{us:.1f}" for us in r["all_runs_us"])
+    lines = [f"- Each configuration ran {repeat} times, each in a fresh process, the versions taking turns; "
+             "the tables show the run with the lowest mean, as other load on the machine only ever adds "
+             "time. Means of every run, µs/event:"]
+    for n in sizes:
+        for backend in BACKENDS:
+            line = f"  - {n} triggers, {backend}: {means(runs[backend, n])}"
+            if before:
+                line += f" (before: {means(before[backend, n])})"
+            lines.append(line)
+    return lines
+
+
 def calibration_us() -> float:
     """`sum(range(1000))` on this machine, to compare figures with another machine or run."""
     return min(timeit.repeat("sum(range(1000))", number=2_000, repeat=5)) / 2_000 * 1e6
@@ -580,12 +601,13 @@ def intro(runs: dict, sizes: list[int]) -> str:
         "evaluation of each kind of event, as the python backend compiles a kind on its first event.")
 
 
-def report(runs: dict, before: dict, sizes: list[int], count: int, conditions: dict, versions: dict) -> str:
+def report(runs: dict, before: dict, sizes: list[int], count: int, conditions: dict, versions: dict,
+           repeat: int = 1) -> str:
     diffs = {n: disagreements(runs["durable", n], runs["python", n]) for n in sizes}
     targets = ", ".join(f"{b} ≤ {TARGET_US[b]:.0f} µs" for b in BACKENDS)
     parts = [
         "# Rule engine benchmark: durable vs python", "", intro(runs, sizes), "",
-        *machine_lines(count, conditions, versions), "",
+        *machine_lines(count, conditions, versions), *repeat_lines(runs, before, sizes, repeat), "",
         "## Target", "",
         f"Per event at {TARGET_SIZE} triggers: {targets}; memory flat in the number of distinct "
         "tickets.", "",
@@ -610,6 +632,7 @@ def report(runs: dict, before: dict, sizes: list[int], count: int, conditions: d
     parts += ["## Reproduce", "", "```", "make bench", "# or, with options:",
               ".venv/bin/python bench/engine.py --events 20000 --sizes 10,50,100,200 "
               + (f"--baseline {versions['before']['commit']} " if before else "")
+              + (f"--repeat {repeat} " if repeat > 1 else "")
               + "--out bench/results/engine.md", "```", ""]
     return "\n".join(parts)
 
@@ -621,6 +644,9 @@ def parse_args(argv=None):
     parser.add_argument("--events", type=int, default=20_000, help="events per run (default 20000)")
     parser.add_argument("--sizes", default="10,50,100,200", help="trigger counts, comma-separated")
     parser.add_argument("--baseline", help="a git revision to measure alongside, as the code before")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each configuration, each in a fresh process; the report keeps the "
+                             "fastest, since other load on the machine only ever adds time (default 1)")
     parser.add_argument("--out", type=Path, help=f"report file (default {DEFAULT_OUT})")
     parser.add_argument("--child", choices=BACKENDS, help=argparse.SUPPRESS)
     parser.add_argument("--code", help=argparse.SUPPRESS)
@@ -643,20 +669,27 @@ def main(argv=None) -> None:
             versions["before"] = export_revision(args.baseline, tmp / "before")
         for n in sizes:
             for backend in BACKENDS:
-                for version, code in versions.items():
-                    rules_dir = tmp / f"rules-{version}-{n}"
-                    if not rules_dir.exists():
-                        write_rules(code["path"] / "rules", rules_dir, n)
-                    result = run_in_subprocess(version, code["path"], backend, rules_dir, args.events, tmp)
-                    measured[version][backend, n] = result
-                    print(f"{version:6} {backend:8} {n:4} triggers: {mean_us(result):7.1f} µs/event",
-                          file=sys.stderr)
+                for attempt in range(args.repeat):
+                    for version, code in versions.items():
+                        rules_dir = tmp / f"rules-{version}-{n}"
+                        if not rules_dir.exists():
+                            write_rules(code["path"] / "rules", rules_dir, n)
+                        result = run_in_subprocess(version, code["path"], backend, rules_dir, args.events, tmp,
+                                                   attempt)
+                        print(f"{version:6} {backend:8} {n:4} triggers: {mean_us(result):7.1f} µs/event",
+                              file=sys.stderr)
+                        kept = measured[version].setdefault((backend, n), result)
+                        kept.setdefault("all_runs_us", [])
+                        if mean_us(result) < mean_us(kept):
+                            result["all_runs_us"] = kept["all_runs_us"]
+                            measured[version][backend, n] = kept = result
+                        kept["all_runs_us"].append(mean_us(result))
     conditions = {"load": (load, os.getloadavg()[0]),
                   "calibration": (calibration, calibration_us())}
     out = args.out or ROOT / DEFAULT_OUT
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(report(measured["now"], measured["before"], sizes, args.events, conditions, versions),
-                   encoding="utf-8")
+    out.write_text(report(measured["now"], measured["before"], sizes, args.events, conditions, versions,
+                          args.repeat), encoding="utf-8")
     print(f"wrote {args.out or DEFAULT_OUT}", file=sys.stderr)
 
 
