@@ -28,6 +28,7 @@ from .store.port import Batch, Conflict, DueTimer, Received, StoragePort, Ticket
 log = logging.getLogger(__name__)
 BATCH = 200             # deliveries (and as many due timers) per pass
 POLL_SECONDS = 0.1      # how often an idle processor looks for deliveries another process stored
+GATHER_SECONDS = 0.05   # waited past a timer's due time, so a dense stream fires several per pass
 ATTEMPTS = 3            # passes an undecidable ticket is retried before its work is set aside
 
 
@@ -79,12 +80,20 @@ class Processor:
                 part, counts = self._set_aside(loaded, items, exc, now), Pass()
             batch.add(part)
             done.add(counts)
+        self._stamp(batch, done, now)
         self.store.write(batch)
         done.queued = sum(len(entry.outbox) for entry in batch.log)
         if done.queued and self.outbox_bell is not None:
             self.outbox_bell.set()
         self.on_pass(done)
         return done
+
+    def _stamp(self, batch: Batch, done: Pass, started) -> None:
+        """Date the write (decided_at, lags) when it happens, not when the pass began reading."""
+        batch.now = self.clock.now()
+        late = (batch.now - started).total_seconds()
+        done.lags = [lag + late for lag in done.lags]
+        done.timer_lags = [(kind, lag + late) for kind, lag in done.timer_lags]
 
     def drain(self, limit: int = 10_000) -> int:
         """Run passes until nothing is pending or due; the number of events decided or fired."""
@@ -102,8 +111,9 @@ class Processor:
     def run_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
-                if self.run_once():
-                    continue
+                done = self.run_once()
+                if done.decided + done.ignored + done.fired >= self.batch:
+                    continue        # a full pass: more is waiting already. Otherwise let some gather.
             except Conflict as exc:
                 log.info("batch re-read: %s", exc)
                 continue
@@ -118,7 +128,8 @@ class Processor:
         upcoming = self.store.next_timer_at()
         if upcoming is None:
             return POLL_SECONDS
-        return min(POLL_SECONDS, max((upcoming - self.clock.now()).total_seconds(), 0.0))
+        ahead = (upcoming - self.clock.now()).total_seconds()
+        return 0.0 if ahead <= 0 else min(POLL_SECONDS, ahead + GATHER_SECONDS)
 
     # -- one ticket -------------------------------------------------------------------------------
 
