@@ -3,6 +3,7 @@ own, and the Slack and SMTP fakes receive the rendered messages."""
 import json
 import shutil
 import time
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -56,16 +57,16 @@ def test_an_unacknowledged_critical_ticket_reaches_l2_with_its_messages(serve, h
     payload["issue"]["fields"]["components"] = [{"name": "Payments"}]
     posted_at = time.monotonic()
     assert requests.post(base + "/webhooks/jira", json=payload, timeout=10).json()["status"] == "accepted"
-    first = wait_for(lambda: requests.get(base + "/api/tickets/jira/SUP-7", timeout=5).json(),
-                     lambda t: t.get("status") == "decided", seconds=10)
-    assert first["level"] == "L1"
-
     ticket = wait_for(lambda: requests.get(base + "/api/tickets/jira/SUP-7", timeout=5).json(),
-                      lambda t: t["level"] == "L2", seconds=15)
+                      lambda t: t.get("level") == "L2", seconds=20)
     escalated_after = time.monotonic() - posted_at
-    assert 3 <= escalated_after <= 3 + 2 + 1.5     # due at 3 s, fired within 2 s, plus polling
+    # Due 3 s after receipt; firing precision itself is measured by bench/timers.py, so only a
+    # bound a busy machine cannot break is asserted on the wall clock.
+    assert 3 <= escalated_after <= 15
     assert ticket["owner"] == "payments-eng"
-    breach = next(e for e in ticket["timeline"] if e["event"] == "sla_breached")
+    created, breach = ticket["timeline"][0], next(e for e in ticket["timeline"] if e["event"] == "sla_breached")
+    assert created["changes"]["level"] == ["", "L1"]
+    assert datetime.fromisoformat(breach["at"]) - datetime.fromisoformat(created["at"]) == timedelta(seconds=3)
     assert "missed acknowledgement escalates to L2" in [t["rule"] for t in breach["trace"]]
     assert breach["changes"]["level"] == ["L1", "L2"]
 
