@@ -79,39 +79,55 @@ def replay(deliveries: Iterable, rules: str | Path, *, engine: str = "durable", 
         given.clear()
     if not deliveries:
         raise ValueError("nothing to replay: no deliveries")
-    evaluator = Evaluator(load_matrix(rules), engine)
-    clock, store = FixedClock(deliveries[0].at), MemoryStore(lean=lean)
-    service = EscalationService(OneMatrix(evaluator), {p: NoRequests() for p in PLATFORMS}, live_platforms=set(),
-                                notifier=Notifier(CommsSettings(), {}, render=not lean))
-    result = Replay(store, evaluator, deliveries[0].at, until or deliveries[-1].at + TAIL)
-    _run(deliveries, Processor(store, service, clock), clock, result, progress)
+    pipeline = Pipeline(Evaluator(load_matrix(rules), engine), deliveries[0].at, lean=lean)
+    result = Replay(pipeline.store, pipeline.evaluator, deliveries[0].at, until or deliveries[-1].at + TAIL)
+    while deliveries and deliveries[0].at <= result.ended:
+        pipeline.settle(deliveries[0].at, before=True)
+        while deliveries and deliveries[0].at <= pipeline.clock.current:
+            _count(pipeline.deliver(deliveries.popleft()), result)
+            if progress:
+                progress(1)
+        pipeline.drain()
+    pipeline.settle(result.ended)
+    result.timer_firings, result.ignored = pipeline.fired, result.ignored + pipeline.ignored
     return result
 
 
-def _run(deliveries: deque, processor: Processor, clock: FixedClock, result: Replay, progress) -> None:
-    store = processor.store
-    while True:
-        upcoming = [t for t in (deliveries[0].at if deliveries else None, store.next_timer_at()) if t is not None]
-        if not upcoming or min(upcoming) > result.ended:
-            return
-        clock.current = max(clock.current, min(upcoming))
-        while deliveries and deliveries[0].at <= clock.current:
-            _deliver(store, deliveries.popleft(), result)
-            if progress:
-                progress(1)
-        while done := processor.run_once():
-            result.timer_firings += done.fired
-            result.ignored += done.ignored
+class Pipeline:
+    """Production's intake and processor on a virtual clock and an in-memory store: what replays and
+    drills run on. Time moves only when told; nothing reads the wall clock and nothing is sent."""
+
+    def __init__(self, evaluator: Evaluator, start: datetime, *, lean: bool = False):
+        self.evaluator, self.clock, self.store = evaluator, FixedClock(start), MemoryStore(lean=lean)
+        service = EscalationService(OneMatrix(evaluator), {p: NoRequests() for p in PLATFORMS}, live_platforms=set(),
+                                    notifier=Notifier(CommsSettings(), {}, render=not lean))
+        self.processor = Processor(self.store, service, self.clock)
+        self.fired = self.ignored = 0
+
+    def settle(self, end: datetime, *, before: bool = False) -> None:
+        """Fire every timer due by `end` (strictly before it with `before`), then stand at `end`."""
+        while (due := self.store.next_timer_at()) is not None and (due < end if before else due <= end):
+            self.clock.current = max(self.clock.current, due)
+            self.drain()
+        self.clock.current = max(self.clock.current, end)
+
+    def deliver(self, delivery) -> str:
+        """Take one delivery as the webhook would at its time: accepted, duplicate, ignored or rejected."""
+        self.clock.current = max(self.clock.current, delivery.at)
+        try:
+            return ingest(self.store, delivery.platform, delivery.body, delivery.headers, delivery.at).status
+        except AnomalousPayload:
+            return "rejected"
+
+    def drain(self) -> None:
+        """Decide everything stored and due now."""
+        while done := self.processor.run_once():
+            self.fired += done.fired
+            self.ignored += done.ignored
 
 
-def _deliver(store: MemoryStore, delivery, result: Replay) -> None:
+def _count(status: str, result: Replay) -> None:
     result.deliveries += 1
-    try:
-        receipt = ingest(store, delivery.platform, delivery.body, delivery.headers, delivery.at)
-    except AnomalousPayload:
-        result.rejected += 1
-        return
-    if receipt.status == "duplicate":
-        result.duplicates += 1
-    elif receipt.status == "ignored":
-        result.ignored += 1
+    result.duplicates += status == "duplicate"
+    result.ignored += status == "ignored"
+    result.rejected += status == "rejected"

@@ -12,7 +12,7 @@ import random
 import re
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
@@ -107,6 +107,7 @@ class Scenario:
     until: timedelta
     expect: tuple[dict, ...]
     report_keys: tuple[str, ...] = ()      # the keys more_reports gives its tickets, in order
+    drill: dict = field(default_factory=dict)   # how the story plays as a drill (simulator/drills)
 
     @property
     def main(self) -> str:
@@ -229,7 +230,7 @@ def _scenario(path: Path, data: dict) -> Scenario:
                         datetime.fromisoformat(data["start"].replace("Z", "+00:00")).astimezone(UTC),
                         data.get("platform", "jira"), data.get("agent", DEFAULT_AGENT), (main, *others),
                         tuple(data["events"]), parse_offset(data["until"]), tuple(data["expect"]))
-    return replace(scenario, report_keys=_report_keys(scenario))
+    return replace(scenario, report_keys=_report_keys(scenario), drill=data.get("drill", {}))
 
 
 def _ticket_spec(raw: dict, customer: dict) -> TicketSpec:
@@ -340,10 +341,10 @@ def format_offset(delta: timedelta) -> str:
 
 def deliveries(scenario: Scenario) -> list[Delivery]:
     """The webhook requests the story makes, in the platform's real payload shapes."""
-    return _Story(scenario).play()
+    return Story(scenario).play()
 
 
-class _Story:
+class Story:
     """The tickets as they change, and the requests each event sends."""
 
     def __init__(self, scenario: Scenario):
@@ -355,11 +356,17 @@ class _Story:
         self.rng = random.Random(scenario.seed)
 
     def play(self) -> list[Delivery]:
+        for event in self.s.events:
+            self.emit(event, self.s.time(event["at"]))
+        return self.out
+
+    def emit(self, event: dict, at: datetime) -> list[Delivery]:
+        """The requests one event sends at `at`; drills play a story one event at a time."""
         special = {"silence": self._silence, "duplicate_delivery": self._duplicate_delivery,
                    "more_reports": self._more_reports}
-        for event in self.s.events:
-            special.get(event["do"], self._ticket_event)(event, self.s.time(event["at"]))
-        return self.out
+        sent = len(self.out)
+        special.get(event["do"], self._ticket_event)(event, at)
+        return self.out[sent:]
 
     def _ticket_event(self, event: dict, at: datetime) -> None:
         ticket = self.tickets[event.get("ticket", self.s.main)]
