@@ -20,6 +20,7 @@ from .engine.limits import engine_problems
 from .matrix.lint import lint
 from .matrix.loader import read_matrix
 from .platforms import PARSERS, PLATFORMS, parse
+from .review_cli import review
 from .settings import Settings, SettingsError, mask_password
 from .store import migrate
 
@@ -227,11 +228,14 @@ def _check_database(settings) -> None:
 
 def _register_simulator() -> None:
     from simulator.cli import replay_command, simulate
-    for command in (simulate, replay_command):
+
+    from .drill_cli import drill
+    for command in (simulate, replay_command, drill):
         main.add_command(command)
 
 
 _register_simulator()
+main.add_command(review)
 
 
 # -- the database schema ----------------------------------------------------------------------

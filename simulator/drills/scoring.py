@@ -118,7 +118,7 @@ class _Judge:
         until, strict = self.window(at, following)
         got = self.declared(field_name, until, strict)
         passed = got is not None and got.to == value
-        said = f"you set {got.to} at {format_offset(got.at)}" if got else f"you had set no {field_name}"
+        said = f"you had {got.to} (set at {format_offset(got.at)})" if got else f"you had set no {field_name}"
         reason = (f"{said}, as the matrix did at {format_offset(at)}" if passed else
                   f"the matrix set {field_name} {value} at {format_offset(at)} ({_source(why)}); "
                   f"{said} by {format_offset(until)}")

@@ -26,8 +26,9 @@ AGENT_ACTIONS = frozenset({"agent_reply", "internal_note", "assigned", "status",
 # Injects that are not ticket events: a chat message, a warning that a timer is about to breach.
 CHATTER = frozenset({"chat", "timer_warning"})
 DEFAULT_GRACE = timedelta(minutes=5)
-# The matrix's own nags reach the owner on internal channels; trainees see them as injects.
-NAGS = frozenset({"reminder", "stalled"})
+# The matrix's reminders reach the owner; trainees see them as injects. (Its stalled notices name the new
+# level, which is the answer key, so they stay hidden.)
+NAGS = frozenset({"reminder"})
 
 
 class DrillError(ValueError):
@@ -183,7 +184,7 @@ class Drill:
         for entry in log[self._log_read:]:
             for message in entry["communications"]:
                 if message["situation"] in NAGS and message["sent"]:
-                    text = f"{message['channel']}: {entry['key']} {_nag_text(entry, message)}"
+                    text = f"{message['channel']} {_nag_text(entry, message)}"
                     self.seen.append(Seen(self.offset(entry["at"]), entry["key"], "escalator", text))
         self._log_read = len(log)
 
@@ -212,7 +213,7 @@ def _injects(scenario: Scenario) -> list[dict]:
     """The story's events the trainees do not play, and the drill's own injects, in time order."""
     agent = scenario.agent
     story = [e for e in scenario.events
-             if not (e["do"] in AGENT_ACTIONS and e.get("by", agent) == agent)]
+             if e["do"] != "silence" and not (e["do"] in AGENT_ACTIONS and e.get("by", agent) == agent)]
     injects = story + list(scenario.drill.get("injects", ()))
     timed = [{**inject, "offset": parse_offset(inject["at"])} for inject in injects]
     return sorted(timed, key=lambda inject: inject["offset"])     # stable: the story first at equal times
@@ -257,4 +258,6 @@ def _describe(inject: dict, scenario: Scenario) -> str:
 
 
 def _nag_text(entry: dict, message: dict) -> str:
-    return f"{message['situation']} ({message['template']}) to {message['sent'][0].get('to', ['the owner'])}"
+    sent = message["sent"][0]
+    first = next((line for line in sent.get("text", "").splitlines() if line.strip()), message["situation"])
+    return f"{', '.join(sent.get('to', []))}: {first}"
