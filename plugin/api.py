@@ -1,4 +1,5 @@
-"""The read API: a ticket's decision with its timeline, recent deliveries, health and metrics."""
+"""The read API: a ticket's decision with its timeline and review, recent deliveries, health and metrics;
+and, nested under the same token, `/api/reviews` (see `review_api`)."""
 from __future__ import annotations
 
 import hmac
@@ -7,8 +8,11 @@ from flask import Blueprint, current_app, jsonify, request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from .platforms import PLATFORMS
+from .review_api import reviews_api
+from .reviews import review_url
 
 api = Blueprint("api", __name__, url_prefix="/api")
+api.register_blueprint(reviews_api)
 health = Blueprint("health", __name__)
 
 MAX_LIMIT = 500
@@ -41,6 +45,7 @@ def ticket(platform: str, key: str):
         timeline = tx.timeline(platform, key)
         timers = tx.timers_of(platform, key)
         outbox = tx.outbox_rows(key=key, limit=MAX_LIMIT)
+    review = _container().store.review_of(platform, key)
     decided = {f: row[f] if row else ("" if f != "labels" else []) for f in _DECIDED}
     return jsonify({
         "platform": platform, "key": key, **decided,
@@ -51,6 +56,7 @@ def ticket(platform: str, key: str):
         "timers": [_timer(t, _container().clock.now()) for t in timers],
         "timeline": [_entry(e) for e in timeline],
         "outbox": [_outbox(o) for o in outbox if o["platform"] == platform],
+        "review": {"id": review.id, "status": review.status, "url": review_url(review.id)} if review else None,
     })
 
 

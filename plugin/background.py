@@ -1,4 +1,5 @@
-"""The background loops of a process: the processor and the outbox worker, on daemon threads.
+"""The background loops of a process: the processor, the outbox worker and the reminders of overdue
+review action items, on daemon threads.
 
 `escalator worker` runs them (serve starts one as its child). On SQLite only the process holding
 the worker lock in the data directory does, and another takes over within a second if it dies;
@@ -13,23 +14,28 @@ import threading
 from pathlib import Path
 
 from .outbox import OutboxWorker
+from .review_reminders import INTERVAL, ReminderSweep
 
 log = logging.getLogger(__name__)
 RETRY_SECONDS = 1.0
 
 
-def start(container, stop: threading.Event, *, elect: bool = True,
-          outbox_interval: float = 1.0) -> threading.Thread:
-    """Run the processor and the outbox worker until `stop` is set (once this process leads, if `elect`);
-    the processor's thread, to join on the way out."""
+def start(container, stop: threading.Event, *, elect: bool = True, outbox_interval: float = 1.0,
+          reminder_interval: float = INTERVAL) -> threading.Thread:
+    """Run the processor, the outbox worker and the review reminders until `stop` is set (once this process
+    leads, if `elect`); the processor's thread, to join on the way out."""
     worker = OutboxWorker(container.store, container.outbox_clients, container.clock,
                           on_result=_count_writebacks(container.metrics))
     container.processor.outbox_bell = worker.wake
+    reminders = ReminderSweep(container.store, lambda: container.matrix().matrix, container.service.notifier,
+                              container.clock, wake=worker.wake)
 
     def run():
         if elect and not _lead(Path(container.settings.data_dir) / "worker.lock", stop):
             return
         threading.Thread(target=worker.run_forever, args=(stop, outbox_interval), name="escalator-outbox",
+                         daemon=True).start()
+        threading.Thread(target=reminders.run_forever, args=(stop, reminder_interval), name="escalator-reminders",
                          daemon=True).start()
         container.processor.run_forever(stop)
 

@@ -18,12 +18,25 @@ from dataclasses import dataclass, field, replace
 
 from .domain.clock import Clock
 from .domain.errors import EscalatorError
+from .domain.holds import holds, ticket_reader
+from .domain.review import trigger_text
 from .domain.snapshot import timer_event
+from .domain.ticket import EventKind
 from .domain.timers import Interest, fire, interest, next_at
 from .platforms import parse
 from .service import EscalationService, Step
 from .sla import clocks_for
-from .store.port import Batch, Conflict, DueTimer, Received, StoragePort, TicketRecord, TimerWrite
+from .store.port import (
+    Batch,
+    Conflict,
+    DueTimer,
+    LogEntry,
+    NewReview,
+    Received,
+    StoragePort,
+    TicketRecord,
+    TimerWrite,
+)
 
 log = logging.getLogger(__name__)
 BATCH = 200             # deliveries (and as many due timers) per pass
@@ -134,7 +147,7 @@ class Processor:
     # -- one ticket -------------------------------------------------------------------------------
 
     def _ticket(self, loaded: TicketRecord, items: list, batch: Batch, done: Pass) -> None:
-        record, history = loaded, _History(self.store, loaded, batch)
+        record, history, reviewed = loaded, _History(self.store, loaded, batch), loaded.reviewed
         for item in items:
             step = self._delivery(record, item, batch, done, history) if isinstance(item, Received) else \
                 self._firing(record, item, batch, done, history)
@@ -142,6 +155,9 @@ class Processor:
                 record = step.record
                 if step.entry is not None:
                     batch.log.append(step.entry)
+                    if not reviewed and self._significant(record, step.entry):
+                        batch.reviews.append(_new_review(record, step.entry))
+                        reviewed = True
         if record.version != loaded.version:
             batch.tickets.append((record, loaded.version))
             wants = self._wants(record.state.matrix_version)
@@ -196,6 +212,12 @@ class Processor:
                 part.timers.append(TimerWrite(record.platform, record.key, record.timers[item.name], None))
         return part
 
+    def _significant(self, record: TicketRecord, entry: LogEntry) -> bool:
+        """Whether the ticket, as this logged decision left it, meets its matrix's condition for a review."""
+        policy = self.service.matrices.for_version(record.state.matrix_version).matrix.reviews
+        read = ticket_reader(record.platform, record.key, record.snapshot, EventKind(entry.event_kind), record.state)
+        return holds(policy.when, read)
+
     def _wants(self, version: str) -> Interest:
         matrix = self.service.matrices.for_version(version).matrix
         if matrix.version not in self._interest:
@@ -211,6 +233,12 @@ def _by_ticket(received: list[Received], due: list[DueTimer]) -> dict[tuple[str,
     for *_, ref, item in sorted(items, key=lambda i: i[:3]):
         work.setdefault(ref, []).append(item)
     return work
+
+
+def _new_review(record: TicketRecord, entry: LogEntry) -> NewReview:
+    decided = [f["rule"] for f in entry.decision.get("trace", ()) if f.get("decided")]
+    why = trigger_text(record.state.severity, record.state.level, entry.event_kind, decided)
+    return NewReview(record.platform, record.key, entry.at, why, record.state.matrix_version)
 
 
 class _History:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
-from .conditions import Condition, fields_in
+from .conditions import Any, Condition, Test, fields_in
 
 
 @dataclass(frozen=True)
@@ -140,6 +140,19 @@ class FieldSource:
 
 
 @dataclass(frozen=True)
+class ReviewPolicy:
+    """When a ticket is significant enough for an after-action review, and how often an overdue
+    action item of one reminds its owner."""
+    when: Condition
+    remind_every: timedelta = timedelta(days=1)
+
+
+# Without a `reviews:` section: the executive level or the most severe tier, as the guide has it.
+# Values are normalised (case-folded) like every parsed condition's.
+DEFAULT_REVIEWS = ReviewPolicy(Any((Test("current.level", "eq", "l3"), Test("current.severity", "eq", "critical"))))
+
+
+@dataclass(frozen=True)
 class Matrix:
     version: str
     severities: tuple[Severity, ...]
@@ -156,6 +169,7 @@ class Matrix:
     default_level: str
     source_files: tuple[str, ...] = ()
     templates_dir: str = ""         # where this matrix's message templates live
+    reviews: ReviewPolicy = DEFAULT_REVIEWS
 
     @cached_property
     def severity_rank(self) -> dict[str, int]:

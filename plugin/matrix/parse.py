@@ -13,6 +13,7 @@ from ..domain.durations import parse_duration
 from ..domain.errors import Problem
 from ..domain.fields import FIELDS, OPERATORS, normalize
 from ..domain.matrix import (
+    DEFAULT_REVIEWS,
     Calendar,
     Communication,
     Effects,
@@ -21,6 +22,7 @@ from ..domain.matrix import (
     Matrix,
     OwnerRule,
     Party,
+    ReviewPolicy,
     Rule,
     Severity,
     SeverityTimers,
@@ -83,6 +85,7 @@ class MatrixParser:
                                         [lv.id for lv in levels], levels[0].id if levels else ""),
             source_files=(self.doc.file,),
             templates_dir=str(Path(self.templates_dir).resolve()),
+            reviews=self._reviews(),
         )
         return matrix
 
@@ -285,6 +288,14 @@ class MatrixParser:
                 out.append(FieldSource(_FIELD_ATTRIBUTES[field_name], platform, kind, key,
                                        {normalize(str(k)): v for k, v in (spec.get("map") or {}).items()}))
         return tuple(out)
+
+    def _reviews(self) -> ReviewPolicy:
+        """When an after-action review is due; each part the section leaves out keeps its default."""
+        raw = self.data.get("reviews") or {}
+        when = self.condition(("reviews", "when"), raw["when"]) if "when" in raw else DEFAULT_REVIEWS.when
+        every = raw.get("remind_every")
+        return ReviewPolicy(when, self._duration(("reviews", "remind_every"), every) if every
+                            else DEFAULT_REVIEWS.remind_every)
 
     def _default(self, path, value, known, fallback) -> str:
         if value is None:

@@ -26,12 +26,14 @@ from .port import (
     TicketRef,
     TimerWrite,
 )
+from .reviews_memory import MemoryReviews
 from .rows import record_of, ticket_values, timer_values
 
 
-class MemoryStore:
+class MemoryStore(MemoryReviews):
     def __init__(self, *, lean: bool = False):
         self.lean = lean
+        self._init_reviews()
         self.dedupe: set[tuple[str, str]] = set()
         self.waiting: dict[int, dict] = {}          # received, not yet decided, in arrival order
         self.tickets: dict[TicketRef, dict] = {}
@@ -99,6 +101,7 @@ class MemoryStore:
             self._write_timer(write)
         for entry in batch.log:
             self._append(entry, batch.now)
+        self._write_reviews(batch)
 
     def backlog(self, now: datetime) -> tuple[int, float]:
         oldest = next(iter(self.waiting.values()), None)

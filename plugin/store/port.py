@@ -5,13 +5,14 @@ one contract test suite runs against all three.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 from ..domain.errors import EscalatorError
+from ..domain.review import ActionItem, Review
 from ..domain.ticket import TicketState
 from ..domain.timers import Timer
 
@@ -67,11 +68,12 @@ class TicketRecord:
     timers: dict[str, Timer] = field(default_factory=dict)
     version: int = 0                    # 0: not stored yet; every write adds one
     created_at: datetime | None = None
+    reviewed: bool = False              # has its after-action review (as loaded; the processor tracks a pass)
 
     def with_timer(self, timer: Timer) -> TicketRecord:
         """The same record with `timer` in place of its namesake (direct: this runs per timer event)."""
         return TicketRecord(self.platform, self.key, self.state, self.snapshot, {**self.timers, timer.name: timer},
-                            self.version, self.created_at)
+                            self.version, self.created_at, self.reviewed)
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,16 @@ class TimerWrite:
     next_at: datetime | None            # when the processor must fire it next; None: never
 
 
+@dataclass(frozen=True)
+class NewReview:
+    """An after-action review to create, written with the decision that made the ticket significant."""
+    platform: str
+    key: str
+    at: datetime
+    trigger: str
+    matrix_version: str
+
+
 @dataclass
 class Batch:
     """What one processing pass writes, in one transaction."""
@@ -118,13 +130,14 @@ class Batch:
     decided: list[int] = field(default_factory=list)                         # delivery ids
     ignored: list[tuple[int, str]] = field(default_factory=list)             # (delivery id, reason)
     failed: list[tuple[int, str]] = field(default_factory=list)              # (delivery id, the error)
+    reviews: list[NewReview] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(self.tickets or self.timers or self.log or self.decided or self.ignored or self.failed)
 
     def add(self, other: Batch) -> None:
         """Take in what one ticket's events wrote."""
-        for name in ("tickets", "timers", "log", "decided", "ignored", "failed"):
+        for name in ("tickets", "timers", "log", "decided", "ignored", "failed", "reviews"):
             getattr(self, name).extend(getattr(other, name))
 
 
@@ -155,6 +168,48 @@ class StoragePort(Protocol):
         """Deliveries waiting for a decision, and how long the oldest has waited (seconds)."""
 
     def transaction(self) -> AbstractContextManager: ...
+
+
+@dataclass(frozen=True)
+class ReviewSources:
+    """What a review's pre-fill is computed from, read together."""
+    log: list[dict]                     # the ticket's escalation log, oldest first
+    timers: list[dict]                  # its timers as rows
+    ratings: list[dict]                 # satisfaction deliveries: {"at", "platform", "body", "headers"}
+
+
+ReviewChange = Callable[[Review], Review]
+ActionChange = Callable[[ActionItem], ActionItem]
+
+
+class ReviewStore(Protocol):
+    """After-action reviews. Each change is a pure function applied to the review as stored, in one
+    transaction that holds the review, so two team leads never overwrite each other."""
+
+    def reviews(self, status: str | None = None, limit: int = 100) -> list[Review]:
+        """Newest first, with their action items."""
+
+    def review(self, review_id: int) -> Review | None: ...
+
+    def review_of(self, platform: str, key: str) -> Review | None: ...
+
+    def review_sources(self, platform: str, key: str) -> ReviewSources: ...
+
+    def change_review(self, review_id: int, change: ReviewChange) -> Review:
+        """Store `change(review)`'s status, sections, frozen pre-fill and times; ReviewNotFound if absent."""
+
+    def add_action(self, review_id: int, make: Callable[[Review, int], ActionItem]) -> ActionItem:
+        """Store `make(review, next number)`."""
+
+    def change_action(self, review_id: int, number: int, change: ActionChange) -> ActionItem: ...
+
+    def reminders_due(self, now: datetime, every_before: datetime, limit: int) -> list[tuple[Review, ActionItem]]:
+        """Open items due by `now` never reminded, or last reminded by `every_before`, oldest due first."""
+
+    def remind(self, review_id: int, number: int, last: datetime | None, now: datetime,
+               messages: Sequence[OutboxRow]) -> bool:
+        """Record a reminder at `now` and queue its messages, if the item is still open and was last reminded
+        at `last` (else another worker did it: False)."""
 
 
 def ticket_refs(items: Sequence) -> Iterator[TicketRef]:

@@ -140,3 +140,40 @@ outbox = Table(
     Column("delivery_id", Integer, nullable=True),
     Column("log_id", Integer, nullable=True),
 )
+
+# After-action reviews: one per ticket at most, created in the processor's write that made the
+# ticket significant. `sections` holds only what people wrote; the pre-fill is computed from the
+# log on every read, and copied into `frozen` when the review becomes final.
+reviews = Table(
+    "reviews", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("status", String(16), nullable=False, index=True),     # draft | in_review | final
+    Column("trigger", Text, nullable=False),
+    Column("matrix_version", String(32), nullable=False),
+    Column("sections", JSON, nullable=False),
+    Column("frozen", JSON, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("final_at", UtcDateTime(), nullable=True),
+    UniqueConstraint("platform", "key", name="uq_review_ticket"),
+)
+
+review_actions = Table(
+    "review_actions", metadata,
+    Column("review_id", Integer, primary_key=True),
+    Column("number", Integer, primary_key=True),              # 1, 2, ... within the review
+    Column("title", Text, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("due_at", UtcDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),             # open | done | wont_do
+    Column("link", String(500), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    # When the owner was last reminded: kept, so a restart neither repeats nor loses a reminder.
+    Column("last_reminded_at", UtcDateTime(), nullable=True),
+    # The reminder sweep reads open items by due time, however many closed ones pile up.
+    Index("ix_review_actions_open_due", "due_at", sqlite_where=text("status = 'open'"),
+          postgresql_where=text("status = 'open'")),
+)

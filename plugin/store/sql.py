@@ -24,13 +24,14 @@ from .port import (
     TicketRecord,
     TicketRef,
 )
+from .reviews_sql import SqlReviews, outbox_values, write_reviews
 from .rows import record_of, ticket_values, timer_of, timer_values
-from .schema import deliveries, escalation_log, matrices, outbox, tickets, timers
+from .schema import deliveries, escalation_log, matrices, outbox, reviews, tickets, timers
 
 _READ = "escalator_read"        # execution option: a read-only transaction, which takes no write lock
 
 
-class SqlStore:
+class SqlStore(SqlReviews):
     def __init__(self, url: str):
         self.url = url
         self.engine: Engine = create_engine(url, **_engine_options(url))
@@ -77,7 +78,7 @@ class SqlStore:
         if not refs:
             return {}
         with self.reading() as tx:
-            found = tx.conn.execute(select(tickets).where(tuple_(tickets.c.platform, tickets.c.key).in_(refs))
+            found = tx.conn.execute(_TICKETS.where(tuple_(tickets.c.platform, tickets.c.key).in_(refs))
                                     ).mappings().all()
             clocks = tx.conn.execute(select(timers).where(tuple_(timers.c.platform, timers.c.key).in_(refs))
                                      .order_by(timers.c.id)).mappings().all()
@@ -96,6 +97,7 @@ class SqlStore:
             _write_tickets(conn, batch, self.sqlite)
             _write_timers(conn, batch)
             _write_log(conn, batch)
+            write_reviews(conn, batch, self.sqlite)
 
     def backlog(self, now: datetime) -> tuple[int, float]:
         with self.reading() as tx:
@@ -152,6 +154,9 @@ _BACKLOG = select(func.count(), func.min(deliveries.c.received_at)).where(delive
 _TICKET = (tickets.c.platform == bindparam("b_platform")) & (tickets.c.key == bindparam("b_key"))
 _UPDATE_TICKET = update(tickets).where(_TICKET, tickets.c.version == bindparam("b_version"))
 _UPDATE_TIMER = update(timers).where(timers.c.id == bindparam("b_id"))
+# A ticket with whether it has its review: the processor creates one only for a ticket without.
+_TICKETS = select(tickets, reviews.c.id.label("review_id")).select_from(
+    tickets.outerjoin(reviews, (reviews.c.platform == tickets.c.platform) & (reviews.c.key == tickets.c.key)))
 _TIMELINE = select(escalation_log).where(escalation_log.c.platform == bindparam("b_platform"),
                                          escalation_log.c.key == bindparam("b_key")).order_by(escalation_log.c.id)
 def _claim_deliveries(conn: Connection, batch: Batch) -> None:
@@ -202,10 +207,8 @@ def _write_log(conn: Connection, batch: Batch) -> None:
                                                   "changes", "decision", "matrix_version", "communications")}
             for e in batch.log]
     log_ids = conn.execute(_INSERT_LOG, rows).scalars().all()
-    queued = [dict(platform=o.platform, key=o.key, kind=o.kind, data=o.data, request=o.request, status=o.status,
-                   attempts=0, next_attempt_at=batch.now, last_error="", created_at=batch.now,
-                   delivery_id=o.delivery_id, log_id=log_id, finished_at=None)
-              for entry, log_id in zip(batch.log, log_ids, strict=True) for o in entry.outbox]
+    queued = [outbox_values(o, batch.now, log_id) for entry, log_id in zip(batch.log, log_ids, strict=True)
+              for o in entry.outbox]
     if queued:
         conn.execute(_INSERT["outbox"], queued)
 
