@@ -119,9 +119,12 @@ def test_skipping_the_customer_updates_fails_the_cadence_at_each_lapse():
 
 def test_an_exception_the_matrix_applies_must_be_applied():
     run = score("04", [a for a in model("04") if a.do != "exception"])
-    lost = [e for e in failed(run) if e.kind == "exception"]
-    assert [e.expected for e in lost] == ["apply exception 'customer-requested urgent priority'"]
-    assert "you did not apply it by +5m" in lost[0].reason
+    lost = [(e.ticket, e.expected, e.reason) for e in failed(run) if e.kind == "exception"]
+    name = "'customer-requested urgent priority'"
+    assert lost == [
+        ("SUP-880", f"apply exception {name}", f"the matrix applied {name} at +0m; you did not apply it by +5m"),
+        ("SUP-881", f"refuse exception {name}", f"the matrix does not apply {name} to this ticket: its conditions "
+                                                "do not hold; you made no decision on it")]
 
 
 def test_an_exception_applied_where_its_conditions_fail_costs_a_refusal():

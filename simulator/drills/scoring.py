@@ -148,7 +148,7 @@ class _Judge:
 
     def _refusals(self, applied: dict[str, timedelta]) -> Iterator[Expectation]:
         """Exceptions the trainees had to refuse: the drill asks for a decision, or they applied one wrongly."""
-        considered = list(self.drill.scenario.drill.get("consider_exceptions", ())) if self._is_main else []
+        considered = [n for n in self.drill.scenario.drill.get("consider_exceptions", ()) if n not in applied]
         wrongly = [a.name for a in self.actions if a.do == "exception" and a.apply and a.name not in applied]
         start = self.at(self.log[0])
         for name in dict.fromkeys(considered + wrongly):
@@ -158,10 +158,6 @@ class _Judge:
             yield expect("exception", self.key, start, self.end, f"refuse exception {name!r}", f"exception {name!r}",
                          passed, f"the matrix does not apply {name!r} to this ticket: its conditions do not hold; "
                                  f"{said}" + (f" at {format_offset(got.at)}" if got else ""))
-
-    @property
-    def _is_main(self) -> bool:
-        return self.key == self.drill.scenario.main
 
     # -- communications -------------------------------------------------------------------
 

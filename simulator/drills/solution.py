@@ -89,10 +89,9 @@ class _Player:
                    if f.get("kind") == "exception"}
         for name in sorted(applied - decided):
             yield self._act("exception", key, "its conditions hold", name=name, apply=True)
-        if key == self.drill.scenario.main:
-            for name in self.drill.scenario.drill.get("consider_exceptions", ()):
-                if name not in applied | decided:
-                    yield self._act("exception", key, "its conditions do not hold", name=name, apply=False)
+        for name in self.drill.scenario.drill.get("consider_exceptions", ()):
+            if name not in applied | decided:
+                yield self._act("exception", key, "its conditions do not hold", name=name, apply=False)
 
     def _messages(self, key: str) -> Iterator[Action]:
         for entry in self.drill.log(key):
