@@ -196,3 +196,131 @@ def test_concurrent_deliveries_share_commits_and_a_redelivery_is_stored_once(sql
     stored = [i for i in ids if i is not None]
     assert len(stored) == len(set(stored)) == 200 and ids.count(None) == 200
     assert len(sql.pending(500)) == 200
+
+
+# -- after-action reviews (the ReviewStore half of the port) -----------------------------------------
+
+from plugin.domain.review import (  # noqa: E402
+    DONE,
+    IN_REVIEW,
+    ReviewNotFound,
+    changed_action,
+    edited,
+    moved,
+    new_action,
+)
+from plugin.store.port import NewReview  # noqa: E402
+
+DAY = timedelta(days=1)
+
+
+def with_review(store, key="SUP-1", version=1, read=0, at=START):
+    record = TicketRecord("jira", key, STATE, version=version)
+    store.write(Batch(at, tickets=[(record, read)], reviews=[NewReview("jira", key, at, "level L3", "abc")]))
+    return store.review_of("jira", key)
+
+
+def test_a_review_is_written_with_its_batch_and_a_ticket_keeps_its_first(store):
+    first = with_review(store)
+    assert (first.platform, first.key, first.status, first.trigger, first.created_at) == (
+        "jira", "SUP-1", "draft", "level L3", START)
+    assert store.load([("jira", "SUP-1")])[("jira", "SUP-1")].reviewed
+    again = with_review(store, version=2, read=1, at=START + DAY)
+    assert again == first and [r.id for r in store.reviews()] == [first.id]
+    assert store.review_of("jira", "SUP-2") is None and store.review(first.id + 100) is None
+
+
+def test_a_batch_that_lost_a_race_writes_no_review(store):
+    with_review(store, "SUP-2")
+    with pytest.raises(Conflict):
+        with_review(store, "SUP-2", version=1, read=0)
+    record = TicketRecord("jira", "SUP-3", STATE, version=1)
+    store.write(Batch(START, tickets=[(record, 0)]))
+    with pytest.raises(Conflict):
+        store.write(Batch(START, tickets=[(record, 0)], reviews=[NewReview("jira", "SUP-3", START, "x", "abc")]))
+    assert store.review_of("jira", "SUP-3") is None and not store.load([("jira", "SUP-3")])[("jira", "SUP-3")].reviewed
+
+
+def test_reviews_are_listed_newest_first_and_by_status(store):
+    ids = [with_review(store, f"SUP-{n}").id for n in range(3)]
+    store.change_review(ids[1], lambda r: moved(r, IN_REVIEW, START + DAY))
+    assert [r.id for r in store.reviews()] == ids[::-1] and [r.id for r in store.reviews(limit=1)] == ids[-1:]
+    assert [r.id for r in store.reviews("in_review")] == [ids[1]]
+    assert [r.id for r in store.reviews("draft")] == [ids[2], ids[0]]
+
+
+def test_a_change_is_applied_to_the_stored_review(store):
+    review = with_review(store)
+    changed = store.change_review(review.id, lambda r: moved(edited(r, {"why_it_happened": "A bad deploy"},
+                                                                    START + DAY), IN_REVIEW, START + DAY))
+    stored = store.review(review.id)
+    assert stored == changed and stored.sections == {"why_it_happened": "A bad deploy"}
+    assert (stored.status, stored.updated_at, stored.created_at) == ("in_review", START + DAY, START)
+    final = store.change_review(review.id, lambda r: moved(r, "final", START + 2 * DAY, {"summary": "frozen"}))
+    assert store.review(review.id).frozen == {"summary": "frozen"} and final.final_at == START + 2 * DAY
+    with pytest.raises(ReviewNotFound):
+        store.change_review(review.id + 100, lambda r: r)
+
+
+def test_action_items_are_numbered_per_review_and_changed_in_place(store):
+    first, other = with_review(store, "SUP-1"), with_review(store, "SUP-2")
+    make = lambda title: lambda _r, n: new_action(n, title, "sre", "2026-12-03", "OPS-1", START, {"sre"})  # noqa: E731
+    assert [store.add_action(first.id, make(t)).number for t in ("a", "b")] == [1, 2]
+    assert store.add_action(other.id, make("c")).number == 1
+    done = store.change_action(first.id, 2, lambda i: changed_action(i, {"status": DONE}, START + DAY, {"sre"}))
+    stored = store.review(first.id).actions
+    assert [(a.number, a.title, a.status) for a in stored] == [(1, "a", "open"), (2, "b", "done")]
+    assert stored[1] == done and done.closed_at == START + DAY and stored[0].due_at.tzinfo is not None
+    with pytest.raises(ReviewNotFound):
+        store.change_action(first.id, 3, lambda i: i)
+    with pytest.raises(ReviewNotFound):
+        store.add_action(first.id + 100, make("d"))
+
+
+def reminder_row(key="SUP-1"):
+    return OutboxRow("comms", key, "message", {"channel": "slack", "text": "overdue", "to": ["#sre"]}, [{}], "pending")
+
+
+def reminders_queued(store, key):
+    if isinstance(store, MemoryStore):
+        return [row["data"]["text"] for row in store.outbox if row["key"] == key]
+    with store.reading() as tx:
+        return [row["data"]["text"] for row in tx.outbox_rows(key=key)]
+
+
+def test_an_overdue_item_is_due_for_a_reminder_once_per_period(store):
+    review = with_review(store)
+    due_at = START + 3 * DAY
+    for title in ("overdue", "later", "closed"):
+        store.add_action(review.id, lambda _r, n, t=title: new_action(
+            n, t, "sre", due_at + (DAY if t == "later" else timedelta()), "", START, {"sre"}))
+    store.change_action(review.id, 3, lambda i: changed_action(i, {"status": DONE}, START, {"sre"}))
+    now = due_at + timedelta(hours=1)
+    [(found, item)] = store.reminders_due(now, now - DAY, 10)
+    assert (found.id, item.number, item.last_reminded_at) == (review.id, 1, None)
+    assert store.remind(review.id, 1, None, now, [reminder_row()])
+    assert not store.remind(review.id, 1, None, now, [reminder_row()])     # another worker's claim: refused
+    almost = now + DAY - timedelta(seconds=1)       # item 2 fell due meanwhile; item 1 waits for its period
+    assert [i.number for _, i in store.reminders_due(almost, almost - DAY, 10)] == [2]
+    later = now + DAY
+    assert [(i.number, i.last_reminded_at) for _, i in store.reminders_due(later, later - DAY, 10)] == [
+        (1, now), (2, None)]
+    assert reminders_queued(store, "SUP-1") == ["overdue"]
+
+
+def test_the_review_sources_are_the_tickets_log_and_timers(store):
+    entry = LogEntry("jira", "SUP-1", START, None, "created", "agent", {"level": ["", "L3"]}, {"trace": []}, "abc")
+    decided(store, TicketRecord("jira", "SUP-1", STATE, version=1), log=[entry],
+            timers=[(ack(), START + timedelta(minutes=15))])
+    sources = store.review_sources("jira", "SUP-1")
+    assert [e["changes"] for e in sources.log] == [{"level": ["", "L3"]}]
+    assert [(t["name"], t["due_at"]) for t in sources.timers] == [("ack", START + timedelta(minutes=15))]
+    assert sources.ratings == []
+
+
+def test_a_rated_delivery_is_a_review_source(sql):
+    delivery_id = sql.receive(delivery(event_kind="satisfaction_rated"))
+    entry = LogEntry("jira", "SUP-1", START, delivery_id, "satisfaction_rated", "", {}, {"trace": []}, "abc")
+    decided(sql, TicketRecord("jira", "SUP-1", STATE, version=1), delivery_ids=[delivery_id], log=[entry])
+    [rating] = sql.review_sources("jira", "SUP-1").ratings
+    assert (rating["at"], rating["platform"], rating["body"]) == (START, "jira", b'{"x": 1}')
