@@ -9,6 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import background, bootstrap
 from .api import api, health
+from .drills_api import drills
 from .webhooks.views import bp as webhooks
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ def create_app(container: bootstrap.Container | None = None, *, start_worker: bo
     metrics = container.metrics
     app.extensions["escalator"] = container
     app.extensions["escalator.metrics"] = metrics
-    for blueprint in (webhooks, api, health):
+    for blueprint in (webhooks, api, health, drills):
         app.register_blueprint(blueprint)
     _register_error_handlers(app)
     if reload:
