@@ -230,7 +230,8 @@ def _register_simulator() -> None:
     from simulator.cli import replay_command, simulate
 
     from .drill_cli import drill
-    for command in (simulate, replay_command, drill):
+    from .trainee_cli import trainee
+    for command in (simulate, replay_command, drill, trainee):
         main.add_command(command)
 
 
