@@ -35,7 +35,7 @@ def _figures(facts: Mapping) -> str:
 
 def _sections(review: Review, facts: Mapping) -> str:
     blocks = []
-    for section in sections_json(review, facts).values():
+    for section in sections_json(review, facts):
         note = " _(pre-filled from the log)_" if section["prefilled"] else ""
         blocks.append(f"## {section['title']}{note}\n\n{section['text'].strip() or '_' + section['prompt'] + '_'}")
     return "\n\n".join(blocks)

@@ -93,14 +93,15 @@ class ReviewDesk:
                 "sections": sections_json(review, facts), "frozen": review.frozen is not None, "prefill": facts}
 
 
-def sections_json(review: Review, facts: Mapping) -> dict:
-    """Each section with its text; an unedited "what happened" shows the narrative from the log."""
-    out = {}
+def sections_json(review: Review, facts: Mapping) -> list[dict]:
+    """Each section in the guide's order with its text; an unedited "what happened" shows the narrative
+    from the log."""
+    out = []
     for section in SECTIONS:
         written = review.sections.get(section.key, "")
         prefilled = not written and section.key == WHAT_HAPPENED
-        out[section.key] = {"title": section.title, "prompt": section.prompt, "prefilled": prefilled,
-                            "text": facts.get("summary", "") if prefilled else written}
+        out.append({"key": section.key, "title": section.title, "prompt": section.prompt, "prefilled": prefilled,
+                    "text": facts.get("summary", "") if prefilled else written})
     return out
 
 
