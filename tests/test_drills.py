@@ -278,3 +278,13 @@ def test_a_terminal_drill_saves_answers_that_replay_to_the_same_score(tmp_path):
     assert f"score {replayed['score']:g}/100" in live.output
     assert [a["do"] for a in replayed["actions"]] == ["acknowledge", "severity", "level", "owner", "update"]
     assert replayed["actions"][-1]["at"] == "+20m"
+
+
+def test_the_debrief_is_written_as_a_self_contained_page(tmp_path):
+    answers, page = tmp_path / "answers.yaml", tmp_path / "debrief.html"
+    answers.write_text("actions:\n  - {at: +1m, do: severity, to: critical, rationale: <b>obvious</b>}\n")
+    result = run_cli(CHECKOUT, "--answers", answers, "--debrief", page)
+    assert result.exit_code == 0, result.output
+    html = page.read_text()
+    assert "Enterprise checkout outage nobody acknowledges" in html and "&lt;b&gt;obvious&lt;/b&gt;" in html
+    assert "<b>obvious</b>" not in html
