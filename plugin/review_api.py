@@ -79,6 +79,7 @@ def _body(allowed: set[str]) -> dict:
 
 
 def _number(text: str, what: str, error: type[ReviewError] = InvalidReviewInput) -> int:
-    if not text.isdigit() or len(text) > 12:
-        raise error(f"{what} {text!r} is not a number")
+    # Nine digits at most: a larger number is no id we gave, and PostgreSQL's integer would refuse it.
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        raise error(f"{what} {text!r} is not a number of at most 9 digits")
     return int(text)

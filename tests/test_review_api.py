@@ -1,15 +1,19 @@
 """`/api/reviews` as the dashboard and scripts use it: signed Jira deliveries through the real
 intake and processor, then reviews read, edited and tracked; every refusal a readable JSON error."""
+import json
 from datetime import timedelta
 
 import pytest
 
+from plugin.platforms.zendesk import sign_zendesk
+
+from .conftest import FIXTURES
 from .test_webhooks import SECRET, drain, outage_payload, post_jira
 
 
 @pytest.fixture
 def client(make_app):
-    return make_app(jira_webhook_secret=SECRET).test_client()
+    return make_app(jira_webhook_secret=SECRET, zendesk_webhook_secret=SECRET).test_client()
 
 
 @pytest.fixture
@@ -50,6 +54,22 @@ def test_a_review_shows_the_guides_sections_and_a_prefill_matching_the_log(clien
     assert "+15m: level L1 → L2" in review["prefill"]["summary"]
 
 
+def test_the_customers_rating_is_read_back_from_the_delivery_it_came_in(client, clock):
+    payload = json.loads((FIXTURES / "zendesk" / "escalator__trigger_body__satisfaction_rated.json").read_text())
+    payload["ticket"]["priority"] = "Urgent"            # critical: the rating's own decision opens the review
+    body = json.dumps(payload).encode()
+    signature, stamp = sign_zendesk(body, SECRET, clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
+    client.post("/webhooks/zendesk", data=body, content_type="application/json", headers={
+        "X-Zendesk-Webhook-Signature": signature, "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        "X-Zendesk-Webhook-Invocation-Id": "inv-csat"})
+    drain(client)
+    review = client.get(client.get("/api/tickets/zendesk/5160").json["review"]["url"]).json
+    assert review["prefill"]["csat"] == [{
+        "at": "2026-11-30T09:00:00+00:00", "rating": "bad", "score": None,
+        "comment": "Fixed, but it took two days and nobody told us what was going on."}]
+    assert 'The customer rated it bad: "Fixed, but it took two days' in review["sections"][0]["text"]
+
+
 def test_a_team_lead_edits_moves_and_tracks_action_items(client, review_id):
     edited = client.patch(f"/api/reviews/{review_id}", json={
         "sections": {"why_it_happened": "A deploy skipped the canary."}, "status": "in_review"})
@@ -86,6 +106,7 @@ def test_a_final_review_keeps_its_frozen_timeline_while_the_log_grows(client, re
     ("get", "/api/reviews?limit=many", None, 400, "limit 'many' is not a number"),
     ("get", "/api/reviews/999", None, 404, "no review 999"),
     ("get", "/api/reviews/first", None, 404, "review id 'first' is not a number"),
+    ("get", "/api/reviews/99999999999", None, 404, "review id '99999999999' is not a number of at most 9 digits"),
     ("patch", "/api/reviews/{id}", "not json", 400, "send a JSON object"),
     ("patch", "/api/reviews/{id}", ["status"], 400, "send a JSON object"),
     ("patch", "/api/reviews/{id}", {"colour": "red"}, 400, "unknown field(s) 'colour'; expected some of: sections"),
