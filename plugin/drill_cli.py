@@ -57,7 +57,7 @@ def drill(scenario_file, answers_file, as_json, solution, trainees, speed, step,
           from_ticket, next_for, out, seed, rules_dir, engine):
     """Play SCENARIO as an escalation drill scored against the matrix in --rules."""
     if from_ticket:
-        return _from_ticket(from_ticket, out, seed)
+        return _from_ticket(from_ticket, out, seed, rules_dir)
     if next_for:
         scenario_file = _next_scenario(next_for)
         trainees = trainees or (next_for,)
@@ -280,24 +280,34 @@ def _next_scenario(trainee: str) -> Path:
     return next_scenario(trainee, Path("scenarios"))
 
 
-def _from_ticket(reference: str, out: Path | None, seed: int) -> None:
+def _from_ticket(reference: str, out: Path | None, seed: int, rules_dir: Path) -> None:
     platform, _, key = reference.partition("/")
     if not key:
         _fail(f"{reference!r} is not PLATFORM/KEY, e.g. jira/SUP-412 or zendesk/4711", 2)
-    from simulator.from_ticket import scenario_from_ticket, scenario_yaml
+    from simulator.from_ticket import FromTicketError, scenario_from_ticket, scenario_yaml
 
-    from .settings import Settings, SettingsError
-    from .store.sql import SqlStore
+    store = _open_store()
     try:
-        store = SqlStore(Settings.from_env().database)
-    except (SettingsError, EscalatorError) as exc:
-        _fail(escape(str(exc)), 2)
-    try:
-        _emit(scenario_yaml(scenario_from_ticket(store, platform, key, seed=seed)), out)
-    except LookupError as exc:
+        _emit(scenario_yaml(scenario_from_ticket(store, platform, key, seed=seed, rules=rules_dir)), out)
+    except FromTicketError as exc:
         _fail(escape(str(exc)), 1)
     finally:
         store.dispose()
+
+
+def _open_store():
+    """The service's database, where real tickets' logs are, or exit 2 saying what is wrong."""
+    from .settings import Settings, SettingsError
+    from .store.sql import SqlStore
+    try:
+        settings = Settings.from_env()
+        if not settings.database_url:
+            Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        return SqlStore(settings.database)
+    except (SettingsError, EscalatorError) as exc:
+        _fail(escape(str(exc)), 2)
+    except Exception as exc:    # any driver error: say which database and why, then stop
+        _fail(f"cannot open the database ({type(exc).__name__}: {escape(str(exc))}); check ESCALATOR_DATABASE_URL", 2)
 
 
 def _emit(text: str, out: Path | None) -> None:

@@ -288,3 +288,10 @@ def test_the_debrief_is_written_as_a_self_contained_page(tmp_path):
     html = page.read_text()
     assert "Enterprise checkout outage nobody acknowledges" in html and "&lt;b&gt;obvious&lt;/b&gt;" in html
     assert "<b>obvious</b>" not in html
+
+
+def test_from_ticket_names_a_ticket_the_log_does_not_have(tmp_path, monkeypatch):
+    monkeypatch.setenv("ESCALATOR_DATABASE_URL", f"sqlite:///{tmp_path / 'escalator.db'}")
+    result = CliRunner().invoke(main, ["drill", "--from-ticket", "jira/SUP-404"])
+    assert result.exit_code == 1 and "no ticket jira/SUP-404 in the escalation log" in result.output
+    assert "Traceback" not in result.output
