@@ -73,7 +73,7 @@ class Team:
     def player(self, role: str) -> str:
         """Who is scored on a role."""
         if self.solo:
-            return next(iter(self.roles), "trainee")
+            return self.default
         return next((name for name, played in self.roles.items() if played == role), "(nobody)")
 
     @property

@@ -25,7 +25,7 @@ from .actions import ACTIONS, HEADINGS, Action, Team
 AGENT_ACTIONS = frozenset({"agent_reply", "internal_note", "assigned", "status", "priority", "resolved"})
 # Injects that are not ticket events: a chat message, a warning that a timer is about to breach.
 CHATTER = frozenset({"chat", "timer_warning"})
-DEFAULT_GRACE = timedelta(minutes=5)
+DEFAULT_GRACE = timedelta(minutes=5)       # how long trainees have to match a decision
 # The matrix's reminders reach the owner; trainees see them as injects. (Its stalled notices name the new
 # level, which is the answer key, so they stay hidden.)
 NAGS = frozenset({"reminder"})
@@ -70,7 +70,8 @@ class Drill:
 
     @property
     def grace(self) -> timedelta:
-        return parse_offset("+" + self.scenario.drill.get("grace", "5m"))
+        grace = self.scenario.drill.get("grace")
+        return parse_offset("+" + grace) if grace else DEFAULT_GRACE
 
     def next_inject(self) -> timedelta | None:
         return self.agenda[0]["offset"] if self.agenda else None
