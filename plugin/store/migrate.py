@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from ..domain.errors import EscalatorError
 from ..settings import mask_password
-from . import drills  # noqa: F401  (its drill_sessions table is part of the schema)
+from . import drills, simulation_runs, users  # noqa: F401  (their tables are part of the schema)
 from .schema import metadata
 
 BASELINE = "0001"   # what every release before migrations made with `metadata.create_all`

@@ -72,6 +72,10 @@ tickets = Table(
     Column("version", Integer, nullable=False, server_default="0"),  # every write adds one: optimistic locking
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+    # Loaded by `escalator simulate --into-db`: shown on the dashboard, left out of real figures.
+    Column("simulated", Boolean, nullable=False, server_default=text("false")),
+    # The dashboard's figures read a period of tickets by when they were opened.
+    Index("ix_tickets_created_at", "created_at"),
 )
 
 escalation_log = Table(
@@ -89,6 +93,8 @@ escalation_log = Table(
     Column("communications", JSON, nullable=False, default=list),  # rendered messages, sent or withheld
     # One index on the pair: with one per column SQLite read a platform's whole log per timeline.
     Index("ix_escalation_log_ticket", "platform", "key", "id"),
+    # The matrix audit counts rule firings over the last 24 h, 7 d and 30 d.
+    Index("ix_escalation_log_at", "at"),
 )
 
 timers = Table(

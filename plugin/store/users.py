@@ -1,0 +1,113 @@
+"""Dashboard users and the key that signs their sessions, in the main database (SQLite or PostgreSQL).
+
+Passwords are stored only as Argon2 hashes (hashed by the caller). The session key lives here, not in
+a file, so every instance behind a load balancer signs and reads the same cookies.
+"""
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Boolean, Column, Integer, String, Table, Text, func, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from ..domain.errors import EscalatorError
+from .schema import UtcDateTime, metadata
+
+ROLES = ("admin", "lead", "trainer", "trainee", "viewer")
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    # Changes on every password change or deactivation, which ends every session signed before it.
+    Column("session_epoch", String(32), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("last_login_at", UtcDateTime(), nullable=True),
+)
+
+web_secrets = Table(
+    "web_secrets", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+class UserError(EscalatorError):
+    """A user that cannot be created or changed as asked."""
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    name: str
+    role: str
+    password_hash: str
+    active: bool
+    session_epoch: str
+    created_at: datetime
+    last_login_at: datetime | None = None
+
+
+class UserStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    def add(self, name: str, role: str, password_hash: str, now: datetime) -> User:
+        _check_role(role)
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(users).values(name=name, role=role, password_hash=password_hash, active=True,
+                                                  session_epoch=secrets.token_hex(8), created_at=now))
+        except IntegrityError:
+            raise UserError(f"a user named {name!r} already exists; use `escalator user passwd` or "
+                            f"`escalator user role` to change it") from None
+        return self.get(name)
+
+    def get(self, name: str) -> User | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(users).where(users.c.name == name)).mappings().first()
+        return User(**row) if row else None
+
+    def all(self) -> list[User]:
+        with self.engine.connect() as conn:
+            return [User(**row) for row in conn.execute(select(users).order_by(users.c.name)).mappings()]
+
+    def count(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(users)).scalar_one()
+
+    def change(self, name: str, **values) -> User:
+        """Set role, password_hash or active; a new password or a deactivation also ends its sessions."""
+        if "role" in values:
+            _check_role(values["role"])
+        if "password_hash" in values or values.get("active") is False:
+            values["session_epoch"] = secrets.token_hex(8)
+        with self.engine.begin() as conn:
+            changed = conn.execute(update(users).where(users.c.name == name).values(**values)).rowcount
+        if not changed:
+            raise UserError(f"no user named {name!r}; `escalator user list` shows who exists")
+        return self.get(name)
+
+    def logged_in(self, name: str, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.name == name).values(last_login_at=now))
+
+    def secret(self, name: str) -> str:
+        """A random secret made once and shared by every instance (the first to ask makes it)."""
+        with self.engine.begin() as conn:
+            value = conn.execute(select(web_secrets.c.value).where(web_secrets.c.name == name)).scalar()
+            if value is None:
+                value = secrets.token_urlsafe(48)
+                conn.execute(insert(web_secrets).values(name=name, value=value))
+        return value
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
