@@ -281,6 +281,13 @@ class Transaction:
     def matrix_files(self, version: str) -> dict[str, str] | None:
         return self.conn.execute(select(matrices.c.files).where(matrices.c.version == version)).scalar()
 
+    def matrix_versions(self) -> list[dict]:
+        """Every stored matrix (version, created_at, activated_at), the last activated first."""
+        rows = self.conn.execute(select(matrices.c.version, matrices.c.created_at, matrices.c.activated_at)
+                                 .order_by(matrices.c.activated_at.desc(), matrices.c.created_at.desc())
+                                 ).mappings().all()
+        return [dict(r) for r in rows]
+
     def last_good_matrix(self) -> str | None:
         return self.conn.execute(select(matrices.c.version).order_by(matrices.c.activated_at.desc()).limit(1)
                                  ).scalar()
