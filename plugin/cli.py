@@ -43,8 +43,13 @@ def _settings(engine: str | None = None) -> Settings:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="escalator")
-def main():
+@click.pass_context
+def main(ctx):
     """Escalator: an executable escalation matrix for Jira and Zendesk."""
+    from simulator.cli import KEEP_REPORT
+
+    from .simulation_reports import keep_report
+    ctx.meta[KEEP_REPORT] = keep_report     # `simulate` and `replay` keep their reports in our database
 
 
 @main.command()

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
+
+from plugin.domain.errors import EscalatorError
 
 from .html import render_report
 from .replay import replay
@@ -18,6 +21,11 @@ from .report import per_ticket, summarize
 console = Console(highlight=False, soft_wrap=True)
 DEFAULT_START = "2026-01-05"        # a Monday; fixed so the same seed gives the same report
 COMPARED = ("severity", "level", "owner", "first_page", "breaches")
+# The service's CLI puts here how to keep a finished run's report (in its database); the simulator
+# itself knows no database. Called as keep(kind, params, summary, details) -> the run's id.
+KEEP_REPORT = "escalator.keep_simulation_report"
+record_option = click.option("--record/--no-record", default=True, show_default=True,
+                             help="Also keep the report in the database, for the dashboard's /simulations.")
 
 
 def _start(text: str) -> datetime:
@@ -46,15 +54,13 @@ def _replay_with_progress(deliveries: list, rules: Path, engine: str, label: str
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Where to write summary.json, tickets.json and report.html (default: out/sim-SEED).")
 @click.option("--engine", type=click.Choice(["durable", "python"]), default="durable", show_default=True)
-def simulate(incidents, days, seed, start, rules_dir, out_dir, engine):
+@record_option
+def simulate(incidents, days, seed, start, rules_dir, out_dir, engine, record):
     """Generate incidents and replay them through the matrix on a virtual clock."""
     deliveries = _generate(seed, incidents, days, start)
     result = _replay_with_progress(deliveries, rules_dir, engine, f"replaying {len(deliveries)} deliveries",
                                    consume=True)   # each body is let go once stored
-    summary = {"seed": seed, "incidents": incidents, "days": days, "start": start,
-               "matrix_version": result.matrix.matrix.version, "deliveries": result.deliveries,
-               "duplicates": result.duplicates, "timer_firings": result.timer_firings,
-               **summarize(result.store, result.ended)}
+    summary = simulation_summary(result, seed, incidents, days, start)
     _print_summary(summary)
     out_dir = out_dir or Path("out") / f"sim-{seed}"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,6 +69,30 @@ def simulate(incidents, days, seed, start, rules_dir, out_dir, engine):
     (out_dir / "tickets.json").write_text(json.dumps(tickets, indent=2, sort_keys=True) + "\n")
     (out_dir / "report.html").write_text(_simulation_html(summary))
     console.print(f"wrote {out_dir}/summary.json, tickets.json and report.html")
+    if record:
+        _keep("simulate", {"seed": seed, "incidents": incidents, "days": days, "start": start,
+                           "rules": str(rules_dir), "engine": engine}, summary, {"tickets": tickets})
+
+
+def simulation_summary(result, seed: int, incidents: int, days: int, start: str) -> dict:
+    """What a simulation measured, with what reproduces it: summary.json and the stored report."""
+    return {"seed": seed, "incidents": incidents, "days": days, "start": start,
+            "matrix_version": result.matrix.matrix.version, "deliveries": result.deliveries,
+            "duplicates": result.duplicates, "timer_firings": result.timer_firings,
+            **summarize(result.store, result.ended)}
+
+
+def _keep(kind: str, params: dict, summary: dict, details: dict) -> None:
+    """Keep the report where the service's CLI says; an unreachable database is one line, the files stay."""
+    keep = click.get_current_context().meta.get(KEEP_REPORT)
+    if keep is None:
+        return
+    try:
+        run_id = keep(kind, params, summary, details)
+    except EscalatorError as exc:
+        console.print(f"[yellow]the report was not kept in the database:[/yellow] {escape(str(exc))}")
+        return
+    console.print(f"kept in the database as simulation run {run_id} (/simulations/{run_id})")
 
 
 def _print_summary(summary: dict) -> None:
@@ -107,20 +137,29 @@ def _simulation_html(summary: dict) -> str:
 @click.option("--out", "out_dir", default=None, type=click.Path(path_type=Path),
               help="Where to write diff.json and diff.html (default: out/replay).")
 @click.option("--engine", type=click.Choice(["durable", "python"]), default="durable", show_default=True)
-def replay_command(baseline, candidate, from_file, seed, incidents, days, start, out_dir, engine):
+@record_option
+def replay_command(baseline, candidate, from_file, seed, incidents, days, start, out_dir, engine, record):
     """Replay the same incidents through two matrices and report what the change does (exit 1 if anything)."""
     from .generator import read_jsonl
     deliveries = read_jsonl(from_file) if from_file else _generate(seed, incidents, days, start)
     before = _replay_with_progress(deliveries, baseline, engine, "baseline")
     after = _replay_with_progress(deliveries, candidate, engine, "candidate")
-    diff = compare(per_ticket(before.store, before.ended), per_ticket(after.store, after.ended))
-    diff["aggregate"] = _aggregate(summarize(before.store, before.ended), summarize(after.store, after.ended),
-                                   per_ticket(before.store, before.ended), per_ticket(after.store, after.ended))
+    old_tickets, new_tickets = per_ticket(before.store, before.ended), per_ticket(after.store, after.ended)
+    old, new = summarize(before.store, before.ended), summarize(after.store, after.ended)
+    diff = compare(old_tickets, new_tickets)
+    diff["aggregate"] = _aggregate(old, new, old_tickets, new_tickets)
     click.echo(markdown(diff))
     out_dir = out_dir or Path("out") / "replay"
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "diff.json").write_text(json.dumps(diff, indent=2, sort_keys=True) + "\n")
     (out_dir / "diff.html").write_text(_diff_html(diff))
+    if record:
+        source = {"from": str(from_file)} if from_file else {"seed": seed, "incidents": incidents, "days": days,
+                                                               "start": start}
+        _keep("replay", {**source, "baseline": str(baseline), "candidate": str(candidate), "engine": engine,
+                         "baseline_version": before.matrix.matrix.version,
+                         "candidate_version": after.matrix.matrix.version},
+              {"baseline": old, "candidate": new}, diff)
     sys.exit(1 if diff["changed"] else 0)
 
 

@@ -8,7 +8,8 @@ from plugin.cli import main
 
 from .conftest import RULES
 
-SMALL = ["--incidents", "40", "--days", "2", "--seed", "3", "--engine", "python"]
+# These tests are about the files written; keeping reports in the database is test_simulation_reports.py.
+SMALL = ["--incidents", "40", "--days", "2", "--seed", "3", "--engine", "python", "--no-record"]
 
 
 def run(*args):
@@ -40,7 +41,7 @@ def test_replay_lists_exactly_the_tickets_a_changed_trigger_affects(tmp_path):
     matrix = candidate / "matrix.yaml"
     old = "    then: {severity: high, labels: [billing-dispute]}"
     matrix.write_text(matrix.read_text().replace(old, "    then: {severity: critical, labels: [billing-dispute]}"))
-    args = ["--incidents", "150", "--days", "5", "--seed", "11", "--engine", "python"]
+    args = ["--incidents", "150", "--days", "5", "--seed", "11", "--engine", "python", "--no-record"]
     result = run("replay", "--baseline", RULES, "--candidate", candidate, *args, "--out", tmp_path / "out")
     assert result.exit_code == 1, result.output
     diff = json.loads((tmp_path / "out" / "diff.json").read_text())
