@@ -1,5 +1,6 @@
 """`escalator check` lint: legal matrices that are almost certainly mistakes."""
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +9,8 @@ from plugin.matrix.lint import lint
 from plugin.matrix.loader import read_matrix
 
 from .conftest import RULES
+
+BAD = Path(__file__).resolve().parent / "bad_matrices"
 
 SHADOWED = """
   - name: enterprise outage on payments
@@ -93,5 +96,36 @@ def test_a_matrix_past_the_durable_limits_is_rejected_for_durable_only(tmp_path,
     matrix, source = read_matrix(RULES)
     assert lint(matrix, source) == []       # the matrix itself is fine: the limit is the engine's
     assert [p.message for p in engine_problems(matrix, "durable")] == [
-        "18 rules exceed the durable engine's limit of 10"]
+        "19 rules exceed the durable engine's limit of 10"]
     assert engine_problems(matrix, "python") == []
+
+
+def test_a_timer_that_nothing_can_stop_is_an_error_naming_the_timer_and_what_would_stop_it():
+    matrix, source = read_matrix(BAD / "timer_nothing_stops.yaml")
+    assert matrix is not None, source.problems      # a valid matrix: only the lint catches it
+
+    [problem] = lint(matrix, source)
+
+    assert problem.severity == "error"
+    assert problem.message == ("timer 'regulator_notice' (started by exception 'EU personal data') can never be "
+                               "stopped: no stop rule lists it, so it misses its 3d target on every ticket that "
+                               "starts it")
+    assert (problem.path, problem.line) == ("exceptions[0].then.add_timers.regulator_notice", 29)
+    assert "stop_timers whose `timers` list names regulator_notice" in problem.fix
+    assert "add it to the timers of 'ticket resolved'" in problem.fix
+
+
+@pytest.mark.parametrize("old, new, message", [
+    pytest.param("    timers: [regulator_notice]\n", "    timers: [ack]\n",
+                 "timer 'regulator_notice' (started by exception 'EU personal-data incident') can never be stopped: "
+                 "no stop rule lists it", id="the shipped regulator notice without its stop rule"),
+    pytest.param("timers: [rca]\n    when: {all: [{field: event, eq: commented},",
+                 "timers: [rca]\n    when: {all: [{field: event, eq: commented}, {field: event, eq: resolved},",
+                 "timer 'rca' (started by severity critical, severity high) can never be stopped: the only stop "
+                 "rules that list it ('root cause documented') can never match",
+                 id="its only stop rule is unreachable"),
+])
+def test_lint_finds_a_timer_nothing_can_stop(tmp_path, old, new, message):
+    problems = [p for p in lint_with(tmp_path, old, new) if "can never be stopped" in p.message]
+    assert [p.message[:len(message)] for p in problems] == [message]
+    assert problems[0].severity == "error" and problems[0].line is not None

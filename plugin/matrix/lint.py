@@ -8,6 +8,7 @@ from itertools import combinations
 from jinja2 import TemplateError
 
 from ..domain.conditions import conjuncts
+from ..domain.durations import format_duration
 from ..domain.errors import Problem
 from ..domain.matrix import Matrix, Rule
 from . import templates
@@ -20,7 +21,7 @@ _TIMER_ORDER = ("ack", "plan", "rca")
 def lint(matrix: Matrix, source: MatrixSource) -> list[Problem]:
     file = source.doc.file if source.doc else ""
     problems = (_shadowed(matrix) + _unreachable(matrix) + _unowned_levels(matrix) + _timer_order(matrix)
-                + _overlapping_exceptions(matrix) + _sensitive_on_public(matrix)
+                + _unstoppable_timers(matrix) + _overlapping_exceptions(matrix) + _sensitive_on_public(matrix)
                 + _template_renders(matrix, source))
     for p in problems:
         p.file = p.file or file
@@ -154,6 +155,53 @@ def _timer_order(matrix: Matrix) -> list[Problem]:
                     f"the next severity down", f"timers.{more.name}.{_yaml_key(a.name)}",
                     f"a more severe ticket should not get more time; shorten {more.name}.{_yaml_key(a.name)}"))
     return problems
+
+
+def _unstoppable_timers(matrix: Matrix) -> list[Problem]:
+    """A timer that no stop rule can end misses its target on every ticket that starts it, whatever
+    the team does: the figure says nothing and the breach pages someone for nothing."""
+    stoppers: dict[str, list[Rule]] = defaultdict(list)
+    for rule in matrix.stops:
+        for name in rule.stops:
+            stoppers[name].append(rule)
+    on_resolve = next((r.name for r in matrix.stops if _on_resolve(r) and not contradiction(r)), "")
+    problems = []
+    for name, (started_by, path, duration) in started_timers(matrix).items():
+        if any(not contradiction(r) for r in stoppers.get(name, ())):
+            continue
+        dead = [r.name for r in stoppers.get(name, ())]
+        why = (f"the only stop rules that list it ({', '.join(map(repr, dead))}) can never match" if dead
+               else "no stop rule lists it" + ("" if on_resolve else ", and nothing stops it on resolve"))
+        also = f", or add it to the timers of {on_resolve!r} if resolving the ticket meets it" if on_resolve else ""
+        problems.append(_error(
+            f"timer {name!r} (started by {started_by}) can never be stopped: {why}, so it misses its "
+            f"{duration} target on every ticket that starts it", path,
+            f"add a rule under stop_timers whose `timers` list names {name}, with a `when` for what meets it, "
+            f"e.g. a label or an agent's note recording it{also}"))
+    return problems
+
+
+def started_timers(matrix: Matrix) -> dict[str, tuple[str, str, str]]:
+    """Each timer the matrix can start: (what starts it, the YAML path of the first place, its target)."""
+    found: dict[str, tuple[list[str], str, dict[str, None]]] = {}
+
+    def add(name, who, path, duration):
+        entry = found.setdefault(name, ([], path, {}))
+        entry[0].append(who)
+        entry[2][format_duration(duration)] = None
+    for sev in matrix.severities:
+        spec = matrix.timers.get(sev.name)
+        for t in spec.timers if spec else ():
+            add(t.name, f"severity {sev.name}", f"timers.{sev.name}.{_yaml_key(t.name)}", t.duration)
+    for rule in matrix.exceptions + matrix.triggers:
+        for t in rule.then.add_timers:
+            add(t.name, f"{rule.kind} {rule.name!r}", f"{rule.path}.then.add_timers.{t.name}", t.duration)
+    return {name: (", ".join(who), path, "/".join(targets))
+            for name, (who, path, targets) in found.items()}
+
+
+def _on_resolve(rule: Rule) -> bool:
+    return any(t.field == "event" and t.op == "eq" and t.value == "resolved" for t in conjuncts(rule.when) or ())
 
 
 def _yaml_key(timer: str) -> str:
