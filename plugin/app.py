@@ -4,8 +4,11 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template
 from werkzeug.exceptions import HTTPException
+
+import web
+from web.security import wants_html
 
 from . import background, bootstrap
 from .api import api, health
@@ -18,13 +21,14 @@ log = logging.getLogger(__name__)
 def create_app(container: bootstrap.Container | None = None, *, start_worker: bool = False,
                reload: bool = False) -> Flask:
     container = container or bootstrap.build()
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=web.STATIC, template_folder=web.TEMPLATES)
     app.config["MAX_CONTENT_LENGTH"] = container.settings.body_limit
     metrics = container.metrics
     app.extensions["escalator"] = container
     app.extensions["escalator.metrics"] = metrics
     for blueprint in (webhooks, api, health, drills):
         app.register_blueprint(blueprint)
+    web.init_app(app)
     _register_error_handlers(app)
     if reload:
         app.extensions["escalator.stop_reload"] = bootstrap.watch_rules(container.matrix)
@@ -40,6 +44,9 @@ def _register_error_handlers(app: Flask) -> None:
         messages = {413: f"the body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes "
                          f"(ESCALATOR_MAX_BODY_BYTES)",
                     404: "no such endpoint", 405: "method not allowed here"}
+        if wants_html():
+            pages = {404: "There is no such page.", 405: "This page cannot be used that way."}
+            return render_template("error.html", code=exc.code, message=pages.get(exc.code, exc.description)), exc.code
         return jsonify({"error": messages.get(exc.code, exc.description)}), exc.code
 
     @app.errorhandler(Exception)
@@ -47,5 +54,8 @@ def _register_error_handlers(app: Flask) -> None:
         # Never a traceback at the sender: answer 503 so Jira and Zendesk retry the delivery later,
         # and nothing was acknowledged, so nothing is lost.
         log.exception("unexpected error while handling a request")
+        if wants_html():
+            return render_template("error.html", code=503, message="Escalator could not show this page right now; "
+                                   "try again in a moment. The error is in the server's log."), 503
         return jsonify({"error": "Escalator could not process this request right now; it was not accepted "
                                  "and will be processed when the sender retries"}), 503

@@ -156,6 +156,7 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
     dry = sorted(set(PLATFORMS) - _configured(settings))
     mode = f"dry-run for {', '.join(dry)}" if dry else "writing back to Jira and Zendesk"
     console.print(f"Escalator on http://{host}:{port} ({mode}); database {mask_password(settings.database)}")
+    _first_admin_hint(settings, f"http://{host}:{port}")
     share_across_processes(Path(settings.data_dir) / "metrics")     # gunicorn workers and the worker alike
     Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
             "accesslog": "-", "timeout": 30, "graceful_timeout": 10, "control_socket_disable": True},
@@ -212,6 +213,19 @@ def export(since, until):
                                "headers": row["headers"], "body": json.loads(row["body"])}, sort_keys=True))
 
 
+def _first_admin_hint(settings, base_url: str) -> None:
+    """On an install with no dashboard user yet, say how to create the first admin."""
+    from web.auth import setup_link
+
+    from .store.sql import SqlStore
+    from .store.users import UserStore
+    link = setup_link(UserStore(SqlStore(settings.database).engine), base_url)
+    if link:
+        console.print("No dashboard user yet. Create the first admin with "
+                      "[bold]escalator user add NAME --role admin[/bold], or open this one-time link:\n"
+                      f"  {link}")
+
+
 def _configured(settings) -> set[str]:
     from .platforms import build_clients
     return set(build_clients(settings))
@@ -236,7 +250,8 @@ def _register_simulator() -> None:
 
     from .drill_cli import drill
     from .trainee_cli import trainee
-    for command in (simulate, replay_command, drill, trainee):
+    from .user_cli import user
+    for command in (simulate, replay_command, drill, trainee, user):
         main.add_command(command)
 
 

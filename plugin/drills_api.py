@@ -13,13 +13,21 @@ from simulator.drills.onboarding import difficulty, objectives_of
 from simulator.drills.session import DrillError
 from simulator.drills.view import state
 
-from . import trainees
-from .api import require_token
+from . import api_auth, trainees
+from .access import PLAY_DRILLS, RUN_DRILLS
 from .drill_sessions import BadDrillRequest, DrillOver, DrillSessions
 from .store.drills import DrillNotFound, DrillRepository
 
 drills = Blueprint("drills", __name__, url_prefix="/api")
-drills.before_request(require_token)
+
+
+@drills.before_request
+def require_access():
+    """Starting drills and reading trainees' records is the trainers'; playing one's drill, anyone's
+    but a viewer's."""
+    starting = request.method == "POST" and request.path.rstrip("/").endswith("/drills")
+    return api_auth.check(RUN_DRILLS if starting or request.path.startswith("/api/trainees") else PLAY_DRILLS)
+
 
 MAX_ID = 2**31 - 1          # beyond what either database's integer column holds: no such session
 RECENT = 20

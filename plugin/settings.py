@@ -134,6 +134,9 @@ class CoreSettings(Section):
     database_url: str = field(default="", metadata={"url": "password"})
     api_token: str = field(default="", metadata=SECRET)
     max_body_bytes: int = field(default=1048576, metadata={"expects": "a number of bytes above 0, e.g. 1048576"})
+    # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host: 0 trusts none of those headers.
+    trusted_proxies: int = field(default=0, metadata={
+        "minimum": 0, "expects": "the number of reverse proxies in front, a whole number (0: none)"})
 
 
 SECTIONS = (CoreSettings, CommsSettings, *(platform.settings for platform in PLATFORMS.values()))
@@ -178,7 +181,7 @@ def _read(f, kind, value):
     if kind is bool:
         value = flag(name, value)
     elif kind is int or kind is float:
-        value = _number(name, value, kind, meta.get("expects"))
+        value = _number(name, value, kind, meta.get("expects"), meta.get("minimum", 1))
     elif kind == Mapping[str, str]:
         value = url_map(name, value)
     elif value and meta.get("schemes"):
@@ -199,9 +202,9 @@ def flag(name: str, value: object) -> bool:
     return word in TRUE
 
 
-def _number(name: str, value: object, kind: type, expects: str | None):
+def _number(name: str, value: object, kind: type, expects: str | None, minimum: int = 1):
     number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else _parse_number(value, kind)
-    if number is None or not math.isfinite(number) or number <= 0:
+    if number is None or not math.isfinite(number) or number < minimum or (minimum and number <= 0):
         what = expects or ("a whole number above 0" if kind is int else "a number above 0")
         raise ValueError(f"{name} must be {what}; got {str(value)[:40]!r}")
     return kind(number)

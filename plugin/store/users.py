@@ -13,10 +13,9 @@ from sqlalchemy import Boolean, Column, Integer, String, Table, Text, func, inse
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from ..access import ROLES
 from ..domain.errors import EscalatorError
 from .schema import UtcDateTime, metadata
-
-ROLES = ("admin", "lead", "trainer", "trainee", "viewer")
 
 users = Table(
     "users", metadata,
