@@ -7,13 +7,16 @@ once it is resolved. Acknowledged = the `ack` timer stopped; resolved = the firs
 """
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import mean, median
 
+from .domain.errors import EscalatorError
 from .domain.timers import STOPPED, Timer
+from .platforms import parse
 
 UNKNOWN = "unknown"
 NONE = "none"
@@ -152,6 +155,18 @@ def compared(current: dict, previous: dict) -> dict:
     return {name: {"current": now[name], "previous": before[name],
                    "change": None if now[name] is None or before[name] is None else round(now[name] - before[name], 3)}
             for name in now}
+
+
+def good_rating(platform: str, body: bytes, headers: dict) -> bool | None:
+    """A satisfaction delivery read again: good (good, or 4-5 of 5), bad, or None when it holds no rating."""
+    try:
+        event = parse(platform, json.loads(body), headers)
+    except (EscalatorError, ValueError, RecursionError):    # a parser that changed since: no rating
+        return None
+    rating = event.satisfaction if event is not None else None
+    if rating is None:
+        return None
+    return rating.score >= 4 if rating.score is not None else rating.rating == "good"
 
 
 # -- stories ------------------------------------------------------------------------------------

@@ -1,0 +1,84 @@
+"""What the insights figures read for a period, in four set-based queries (never one per ticket).
+
+Tickets are chosen by when they were opened (`ix_tickets_created_at`); their log, timers and
+ratings are joined to that choice. Only the log entries the figures use are read: level or owner
+changes and resolutions, with just those values pulled out of the JSON.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from ..insights import Facts, LogFact, Period, RatingFact, TicketFact
+from .rows import timer_of
+from .schema import deliveries, escalation_log, tickets, timers
+
+# (platform, body, headers) -> True (good), False (bad), or None (not a rating)
+RatingReader = Callable[[str, bytes, dict], bool | None]
+
+_T, _L = tickets.c, escalation_log.c
+_LEVEL = _L.changes[("level", 1)].as_string()
+_OWNER = _L.changes[("owner", 1)].as_string()
+
+
+def read_facts(conn: Connection, period: Period, *, simulated: bool, rating: RatingReader) -> Facts:
+    """The facts of tickets opened in `period`; simulated ones only when `simulated` is true."""
+    chosen = _chosen(period, simulated)
+    return Facts(tickets=_tickets(conn, chosen), log=_log(conn, chosen), timers=_timers(conn, chosen),
+                 ratings=_ratings(conn, chosen, rating))
+
+
+def _chosen(period: Period, simulated: bool):
+    where = and_(_T.created_at >= period.since, _T.created_at < period.until)
+    return where if simulated else and_(where, _T.simulated.is_(False))
+
+
+def _joined(table, chosen):
+    return table.join(tickets, and_(table.c.platform == _T.platform, table.c.key == _T.key))
+
+
+def _tickets(conn: Connection, chosen) -> list[TicketFact]:
+    area = _T.snapshot["product_area"].as_string()
+    rows = conn.execute(select(_T.platform, _T.key, _T.severity, _T.level, _T.owner, area, _T.created_at)
+                        .where(chosen)).all()
+    return [TicketFact(p, k, severity, level, owner, area or "", created) for p, k, severity, level, owner, area,
+            created in rows]
+
+
+def _log(conn: Connection, chosen) -> list[LogFact]:
+    wanted = or_(_L.event_kind == "resolved", _LEVEL.is_not(None), _OWNER.is_not(None))
+    rows = conn.execute(select(_L.platform, _L.key, _L.at, _L.event_kind, _LEVEL, _OWNER)
+                        .select_from(_joined(escalation_log, chosen)).where(chosen, wanted)
+                        .order_by(_L.platform, _L.key, _L.id)).all()
+    return [LogFact(*row) for row in rows]
+
+
+def _timers(conn: Connection, chosen) -> list:
+    rows = conn.execute(select(timers).select_from(_joined(timers, chosen)).where(chosen)).mappings().all()
+    return [(row["platform"], row["key"], timer_of(row)) for row in rows]
+
+
+def _ratings(conn: Connection, chosen, rating: RatingReader) -> list[RatingFact]:
+    query = (select(_L.platform, _L.key, _L.at, deliveries.c.platform, deliveries.c.body, deliveries.c.headers)
+             .select_from(_joined(escalation_log, chosen).join(deliveries, deliveries.c.id == _L.delivery_id))
+             .where(chosen, _L.event_kind == "satisfaction_rated"))
+    found = []
+    for platform, key, at, source, body, headers in conn.execute(query):
+        good = rating(source, body, headers)
+        if good is not None:
+            found.append(RatingFact(platform, key, at, good))
+    return found
+
+
+def simulated_count(conn: Connection) -> int:
+    """How many simulated tickets the database holds, so the page can offer to show them."""
+    return conn.execute(select(func.count()).select_from(tickets).where(_T.simulated.is_(True))).scalar_one()
+
+
+def newest_ticket(conn: Connection, simulated: bool) -> datetime | None:
+    """When the newest ticket was opened: where a default period with data ends."""
+    query = select(func.max(_T.created_at))
+    return conn.execute(query if simulated else query.where(_T.simulated.is_(False))).scalar()
