@@ -19,9 +19,11 @@ run: install
 	$(BIN)/escalator check rules/
 	$(BIN)/escalator serve
 
+# A simulated month in the database (marked simulated; a rerun replaces it), so every page has data.
 demo: install
 	$(BIN)/escalator test rules/
-	$(BIN)/escalator eval --platform jira tests/fixtures/jira/mattermost__webhook-issue-created.json
+	$(BIN)/escalator simulate --into-db --incidents 2000 --days 30 --seed 1 --engine python --out out/demo
+	@echo "Now run 'make run', log in and tick 'include simulated' on the live board or /insights."
 
 test: install
 	$(BIN)/pytest -q

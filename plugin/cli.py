@@ -47,9 +47,12 @@ def _settings(engine: str | None = None) -> Settings:
 def main(ctx):
     """Escalator: an executable escalation matrix for Jira and Zendesk."""
     from simulator.cli import KEEP_REPORT
+    from simulator.into_db import LOAD_MONTH
 
     from .simulation_reports import keep_report
+    from .store.simulated_sql import load_into
     ctx.meta[KEEP_REPORT] = keep_report     # `simulate` and `replay` keep their reports in our database
+    ctx.meta[LOAD_MONTH] = load_into        # `simulate --into-db` loads its month into it
 
 
 @main.command()

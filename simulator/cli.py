@@ -15,6 +15,7 @@ from rich.table import Table
 from plugin.domain.errors import EscalatorError
 
 from .html import render_report
+from .into_db import LOAD_MONTH, month_of, rating_deliveries, recent_start
 from .replay import replay
 from .report import per_ticket, summarize
 
@@ -55,11 +56,19 @@ def _replay_with_progress(deliveries: list, rules: Path, engine: str, label: str
               help="Where to write summary.json, tickets.json and report.html (default: out/sim-SEED).")
 @click.option("--engine", type=click.Choice(["durable", "python"]), default="durable", show_default=True)
 @record_option
-def simulate(incidents, days, seed, start, rules_dir, out_dir, engine, record):
+@click.option("--into-db", is_flag=True,
+              help="Also load the tickets into the service's database for the dashboard, marked simulated, keys "
+                   "SIM-SEED-...; a second run of the seed replaces them. Without --start the period ends today.")
+def simulate(incidents, days, seed, start, rules_dir, out_dir, engine, record, into_db):
     """Generate incidents and replay them through the matrix on a virtual clock."""
+    if into_db and click.get_current_context().get_parameter_source("start").name == "DEFAULT":
+        start = recent_start(days)
     deliveries = _generate(seed, incidents, days, start)
+    rated = rating_deliveries(deliveries) if into_db else []    # a lean replay keeps no rating
     result = _replay_with_progress(deliveries, rules_dir, engine, f"replaying {len(deliveries)} deliveries",
                                    consume=True)   # each body is let go once stored
+    if into_db:
+        _load_into_db(month_of(result, seed, rated))
     summary = simulation_summary(result, seed, incidents, days, start)
     _print_summary(summary)
     out_dir = out_dir or Path("out") / f"sim-{seed}"
@@ -72,6 +81,21 @@ def simulate(incidents, days, seed, start, rules_dir, out_dir, engine, record):
     if record:
         _keep("simulate", {"seed": seed, "incidents": incidents, "days": days, "start": start,
                            "rules": str(rules_dir), "engine": engine}, summary, {"tickets": tickets})
+
+
+def _load_into_db(month) -> None:
+    """Hand the month to the loader the service's CLI gave; a database that refuses it is one line, exit 1."""
+    load = click.get_current_context().meta.get(LOAD_MONTH)
+    if load is None:
+        raise click.UsageError("--into-db needs the service's command: run it as `escalator simulate --into-db`")
+    try:
+        loaded = load(month)
+    except EscalatorError as exc:
+        console.print(f"[red]the month was not loaded:[/red] {escape(str(exc))}")
+        sys.exit(1)
+    replaced = f", replacing {loaded.replaced} from an earlier run of this seed" if loaded.replaced else ""
+    console.print(f"loaded {loaded.tickets} simulated tickets ({month.prefix}…){replaced}; the database holds "
+                  f"{loaded.simulated_total} simulated tickets, shown on the dashboard with “include simulated”")
 
 
 def simulation_summary(result, seed: int, incidents: int, days: int, start: str) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
 from plugin.domain.errors import EscalatorError
@@ -20,6 +21,8 @@ if TYPE_CHECKING:       # the SQL side imports this module for its two types, no
     from .generator import Delivery
     from .replay import Replay
 
+# The service's CLI puts here how to load a month into its database: load(month) -> Loaded.
+LOAD_MONTH = "escalator.load_simulated_month"
 RATED = b"satisfaction_rated"       # how a rating delivery of the generator can be told without parsing it
 
 
@@ -42,6 +45,13 @@ class Loaded:
 
 class MonthLoader(Protocol):
     def __call__(self, month: SimulatedMonth) -> Loaded: ...
+
+
+def recent_start(days: int, today: date | None = None) -> str:
+    """The first day of a simulated period that ends about now: the replay follows open timers two
+    days past the last delivery, so the period starts that much earlier and nothing lands in the future."""
+    today = today or datetime.now(UTC).date()
+    return (today - timedelta(days=days + 3)).isoformat()
 
 
 def prefix_for(seed: int) -> str:

@@ -135,3 +135,28 @@ def test_postgresql_takes_the_same_month(month):
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_escalator_simulate_into_db_loads_a_recent_month_and_a_rerun_replaces_it(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from plugin.cli import main
+    monkeypatch.setenv("ESCALATOR_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("ESCALATOR_DATABASE_URL", raising=False)
+    args = ["simulate", "--into-db", "--incidents", "15", "--days", "2", "--seed", "3", "--engine", "python",
+            "--rules", str(RULES), "--out", str(tmp_path / "out"), "--no-record"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "simulated tickets (SIM-3-…)" in first.output and "replacing" not in first.output
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 0, second.output
+    assert "replacing" in second.output
+    store = SqlStore(f"sqlite:///{tmp_path}/data/escalator.db")
+    try:
+        with store.engine.connect() as conn:
+            newest = conn.execute(select(func.max(tickets.c.created_at))).scalar_one()
+            loaded = conn.execute(select(func.count()).select_from(tickets)).scalar_one()
+    finally:
+        store.dispose()
+    assert timedelta(0) < datetime.now(UTC) - newest < timedelta(days=4)
+    assert second.output.count(f"holds {loaded} simulated tickets") == 1

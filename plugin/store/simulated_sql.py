@@ -11,9 +11,12 @@ from pathlib import Path
 
 from sqlalchemy import and_, delete, exists, func, insert, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from simulator.into_db import Loaded, SimulatedMonth
 
+from ..domain.errors import EscalatorError
+from ..settings import Settings, mask_password
 from .schema import deliveries, escalation_log, tickets, timers
 from .sql import SqlStore
 
@@ -21,15 +24,24 @@ CHUNK = 1000
 SIMULATED = "simulated"         # deliveries.authenticated_by of a simulated rating
 
 
-def load_into(settings, month: SimulatedMonth) -> Loaded:
+class MonthNotLoaded(EscalatorError):
+    """The database could not take the month; the message is one line saying why."""
+
+
+def load_into(month: SimulatedMonth, settings: Settings | None = None) -> Loaded:
     """Open the configured database (creating the embedded one), load the month, close."""
+    settings = settings or Settings.from_env()
     if not settings.database_url:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    store = SqlStore(settings.database)
     try:
-        return load_month(store, month)
-    finally:
-        store.dispose()
+        store = SqlStore(settings.database)
+        try:
+            return load_month(store, month)
+        finally:
+            store.dispose()
+    except SQLAlchemyError as exc:
+        raise MonthNotLoaded(f"cannot load into {mask_password(settings.database)} ({type(exc).__name__}: "
+                             f"{str(exc).splitlines()[0]}); check ESCALATOR_DATABASE_URL") from None
 
 
 def load_month(store: SqlStore, month: SimulatedMonth) -> Loaded:
