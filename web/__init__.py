@@ -11,10 +11,11 @@ from flask import Flask
 
 from . import auth, filters, security
 from .live import live
+from .openapi import openapi
 from .tickets import tickets
 
 STATIC, TEMPLATES = str(Path(__file__).parent / "static"), str(Path(__file__).parent / "templates")
-PAGES = [auth.pages, live, tickets]
+PAGES = [auth.pages, live, tickets, openapi]
 
 
 def init_app(app: Flask) -> None:
