@@ -11,11 +11,12 @@ from flask import Flask
 
 from . import auth, filters, security
 from .live import live
+from .matrix_page import matrix
 from .openapi import openapi
 from .tickets import tickets
 
 STATIC, TEMPLATES = str(Path(__file__).parent / "static"), str(Path(__file__).parent / "templates")
-PAGES = [auth.pages, live, tickets, openapi]
+PAGES = [auth.pages, live, tickets, openapi, matrix]
 
 
 def init_app(app: Flask) -> None:
