@@ -1,8 +1,9 @@
 """Responses held to the API's OpenAPI description (web/openapi/*.yaml merged), with openapi-core.
 
 `check_response(answer, "GET", "/api/deliveries?limit=abc")` fails unless the status is documented
-for that operation, the content type is one it lists and the body matches its schema; the message
-lists every mismatch with where in the body it is.
+for that operation, the content type is one it lists and the body matches its schema;
+`check_request` fails unless the description accepts a request (its credential, parameters and body).
+Each message lists every mismatch with where it is.
 """
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ def described() -> OpenAPI:
     return OpenAPI.from_dict(spec(), config=Config(extra_media_type_deserializers={"text/markdown": plain_loads}))
 
 
+def check_request(method: str, path: str, *, json=None, headers=None) -> None:
+    """A request the description accepts (credential, parameters and body): for the ones a route serves,
+    so the description never refuses what the route takes."""
+    request = Request(EnvironBuilder(method=method.upper(), path=path, json=json, headers=headers).get_environ())
+    errors = list(described().iter_request_errors(WerkzeugOpenAPIRequest(request)))
+    if errors:
+        problems = "\n  ".join(line[:SHOWN] for error in errors for line in _reasons(error))
+        raise AssertionError(f"{method.upper()} {path} with {json!r} is unlike its description:\n  {problems}")
+
+
 def check_response(response: Response, method: str, path: str) -> Response:
     """`response` (from the Flask test client) as the description documents it for `method path`."""
     request = Request(EnvironBuilder(method=method.upper(), path=path).get_environ())
@@ -44,7 +55,7 @@ def _reasons(error: Exception) -> list[str]:
     while cause is not None:
         reasons.append(f"{type(cause).__name__}: {cause}")
         for mismatch in getattr(cause, "schema_errors", ()):
-            where = "/".join(map(str, mismatch.absolute_path)) or "(the body)"
+            where = "/".join(map(str, mismatch.absolute_path)) or "(the value itself)"
             reasons.append(f"at {where}: {mismatch.message}")
         cause = cause.__cause__
     return reasons

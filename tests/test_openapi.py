@@ -14,7 +14,7 @@ from plugin.platforms.zendesk import sign_zendesk
 from web.openapi import SpecError, merge, spec
 
 from .conftest import FIXTURES, START
-from .openapi_check import check_response, described
+from .openapi_check import check_request, check_response, described
 from .test_webhooks import SECRET, drain, outage_payload, post_jira
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
@@ -22,19 +22,31 @@ SCENARIO = "01-checkout-outage-unacknowledged.yaml"
 PASSWORD = "correct horse battery"
 
 
-def call(client, method: str, path: str, status: int, body=None, **kwargs):
-    """Send a request, require `status` and a response as described; the JSON (or text) answered."""
-    if body is not None:
-        kwargs["json"] = body
-    answer = client.open(path, method=method, **kwargs)
+TOKEN = "t0ken"
+BEARER = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def call(client, method: str, path: str, status: int, body=None, headers=BEARER):
+    """Send a request, require `status` and a response as described; the JSON (or text) answered.
+    A request the route serves must be one the description accepts, too."""
+    answer = client.open(path, method=method, headers=headers, **({} if body is None else {"json": body}))
     assert answer.status_code == status, f"{method} {path}: {answer.status_code} {answer.get_data(as_text=True)[:500]}"
     check_response(answer, method, path)
+    if status < 300 and path.startswith("/api/"):
+        check_request(method, path, json=body, headers=headers)
     return answer.json if answer.is_json else answer.get_data(as_text=True)
+
+
+def with_token(app):
+    """A test client that sends the API token, as a script does."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = BEARER["Authorization"]
+    return client
 
 
 @pytest.fixture
 def client(make_app):
-    return make_app(jira_webhook_secret=SECRET, zendesk_webhook_secret=SECRET).test_client()
+    return with_token(make_app(jira_webhook_secret=SECRET, zendesk_webhook_secret=SECRET, api_token=TOKEN))
 
 
 # -- the document ---------------------------------------------------------------------------------
@@ -45,8 +57,8 @@ def test_the_description_is_a_valid_openapi_3_1_document():
 
 
 def test_it_is_served_to_anyone_since_it_holds_no_data(make_app):
-    client = make_app(api_token="t0ken").test_client()
-    assert call(client, "GET", "/api/openapi.json", 200) == json.loads(json.dumps(spec()))
+    client = make_app(api_token=TOKEN).test_client()
+    assert call(client, "GET", "/api/openapi.json", 200, headers={}) == json.loads(json.dumps(spec()))
 
 
 def flask_to_openapi(rule: str) -> str:
@@ -187,7 +199,7 @@ def start(client, **body) -> int:
 
 
 def test_drills_and_trainees_answer_as_described(make_app):
-    client = make_app(clients={}).test_client()
+    client = with_token(make_app(clients={}, api_token=TOKEN))
     solo, team = start(client, trainees={"ana": "solo"}), start(client, trainees={"ana": "incident_owner",
                                                                                   "ben": "communications"})
     base = f"/api/drills/{solo}"
@@ -230,7 +242,7 @@ API_READS = ["/api/tickets/jira/SUP-7", "/api/deliveries", "/api/reviews", "/api
 @pytest.mark.parametrize("headers", [{"Authorization": "Bearer wrong"}, {"Authorization": "Basic dDBrZW4="}, {}],
                          ids=["wrong token", "not bearer", "no token"])
 def test_a_missing_or_wrong_token_is_a_described_401(make_app, headers):
-    client = make_app(api_token="t0ken").test_client()
+    client = make_app(api_token=TOKEN).test_client()
     for path in API_READS:
         assert "Bearer" in call(client, "GET", path, 401, headers=headers)["error"]
 
@@ -246,6 +258,6 @@ def log_in(client, role: str) -> None:
 @pytest.mark.parametrize("role, path", [("viewer", "/api/drills"), ("viewer", "/api/trainees"),
                                         ("trainee", "/api/deliveries"), ("trainee", "/api/reviews")])
 def test_a_role_without_the_permission_gets_a_described_403(make_app, role, path):
-    client = make_app(api_token="t0ken").test_client()
+    client = make_app(api_token=TOKEN).test_client()
     log_in(client, role)
-    assert f"your role ({role})" in call(client, "GET", path, 403)["error"]
+    assert f"your role ({role})" in call(client, "GET", path, 403, headers={})["error"]
