@@ -10,13 +10,14 @@ from pathlib import Path
 from flask import Flask
 
 from . import auth, filters, security
+from .insights import insights
 from .live import live
 from .matrix_page import matrix
 from .openapi import openapi
 from .tickets import tickets
 
 STATIC, TEMPLATES = str(Path(__file__).parent / "static"), str(Path(__file__).parent / "templates")
-PAGES = [auth.pages, live, tickets, openapi, matrix]
+PAGES = [auth.pages, live, tickets, openapi, matrix, insights]
 
 
 def init_app(app: Flask) -> None:
