@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from click.testing import CliRunner
@@ -177,3 +178,14 @@ def test_the_session_cookie_is_secure_off_this_machine_and_never_readable_by_scr
 def test_an_unknown_page_is_an_html_page_for_a_browser_and_json_for_the_api(app):
     assert "There is no such page." in app.test_client().get("/nowhere", headers={"Accept": "text/html"}).text
     assert app.test_client().get("/api/nowhere").json == {"error": "no such endpoint"}
+
+
+def test_five_wrong_passwords_lock_the_account_for_a_while_even_against_the_right_one(app):
+    add_user(app, "ana", "viewer")
+    client = app.test_client()
+    for _ in range(5):
+        assert log_in(client, "ana", "guess number x").status_code == 401
+    locked = log_in(client, "ana")
+    assert locked.status_code == 401 and "locked until" in locked.get_data(as_text=True)
+    app.extensions["escalator"].clock.advance(timedelta(minutes=16))
+    assert log_in(client, "ana").status_code == 302

@@ -7,6 +7,7 @@ ends every session that user had open.
 from __future__ import annotations
 
 import hmac
+from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ from .security import wants_html
 __all__ = ["ADMIN", "AUDIT", "EDIT_REVIEWS", "PLAY_DRILLS", "RUN_DRILLS", "VIEW", "current_user", "requires"]
 
 SETUP_SECRET = "setup_token"
+LOCK_AFTER, LOCK_FOR = 5, timedelta(minutes=15)     # wrong passwords in a row, and how long they lock
 
 pages = Blueprint("auth", __name__)
 login_manager = LoginManager()
@@ -119,10 +121,10 @@ def login():
         return redirect(target)
     if request.method == "POST":
         account = _authenticate(request.form.get("name", "").strip(), request.form.get("password", ""))
-        if account is not None:
+        if isinstance(account, Account):
             _start_session(account)
             return redirect(target)
-        flash("Wrong name or password.", "error")
+        flash(account, "error")
     return render_template("login.html", next=target, first_run=users().count() == 0), \
         200 if request.method == "GET" else 401
 
@@ -135,10 +137,18 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-def _authenticate(name: str, password: str) -> Account | None:
+def _authenticate(name: str, password: str) -> Account | str:
+    """The account, or what to tell the person (never which of name and password was wrong)."""
+    now = current_app.extensions["escalator"].clock.now()
     user = users().get(name) if name else None
+    if user is not None and user.locked(now):
+        verify(None, password)          # the same time as any other refusal
+        return (f"Too many wrong passwords: this account is locked until {user.locked_until:%H:%M} UTC. "
+                "An admin can set a new password with `escalator user passwd`.")
     if not verify(user.password_hash if user and user.active else None, password):
-        return None
+        if user is not None:
+            users().failed_login(user.name, now, limit=LOCK_AFTER, lock_for=LOCK_FOR)
+        return "Wrong name or password."
     if needs_rehash(user.password_hash):
         user = users().change(user.name, password_hash=hash_password(password))
     return Account(user)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import Boolean, Column, Integer, String, Table, Text, func, insert, select, update
 from sqlalchemy.engine import Engine
@@ -28,6 +28,9 @@ users = Table(
     Column("session_epoch", String(32), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("last_login_at", UtcDateTime(), nullable=True),
+    # Wrong passwords in a row, and until when the account refuses logins after too many of them.
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UtcDateTime(), nullable=True),
 )
 
 web_secrets = Table(
@@ -51,6 +54,11 @@ class User:
     session_epoch: str
     created_at: datetime
     last_login_at: datetime | None = None
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+
+    def locked(self, now: datetime) -> bool:
+        return self.locked_until is not None and self.locked_until > now
 
 
 class UserStore:
@@ -87,6 +95,8 @@ class UserStore:
             _check_role(values["role"])
         if "password_hash" in values or values.get("active") is False:
             values["session_epoch"] = secrets.token_hex(8)
+        if "password_hash" in values:
+            values.update(failed_logins=0, locked_until=None)
         with self.engine.begin() as conn:
             changed = conn.execute(update(users).where(users.c.name == name).values(**values)).rowcount
         if not changed:
@@ -95,16 +105,30 @@ class UserStore:
 
     def logged_in(self, name: str, now: datetime) -> None:
         with self.engine.begin() as conn:
-            conn.execute(update(users).where(users.c.name == name).values(last_login_at=now))
+            conn.execute(update(users).where(users.c.name == name)
+                         .values(last_login_at=now, failed_logins=0, locked_until=None))
+
+    def failed_login(self, name: str, now: datetime, *, limit: int, lock_for: timedelta) -> None:
+        """Count a wrong password; the `limit`-th in a row locks the account for `lock_for`."""
+        with self.engine.begin() as conn:
+            conn.execute(update(users).where(users.c.name == name)
+                         .values(failed_logins=users.c.failed_logins + 1))
+            conn.execute(update(users).where(users.c.name == name, users.c.failed_logins >= limit)
+                         .values(failed_logins=0, locked_until=now + lock_for))
 
     def secret(self, name: str) -> str:
         """A random secret made once and shared by every instance (the first to ask makes it)."""
-        with self.engine.begin() as conn:
-            value = conn.execute(select(web_secrets.c.value).where(web_secrets.c.name == name)).scalar()
-            if value is None:
-                value = secrets.token_urlsafe(48)
-                conn.execute(insert(web_secrets).values(name=name, value=value))
-        return value
+        query = select(web_secrets.c.value).where(web_secrets.c.name == name)
+        try:
+            with self.engine.begin() as conn:
+                value = conn.execute(query).scalar()
+                if value is None:
+                    value = secrets.token_urlsafe(48)
+                    conn.execute(insert(web_secrets).values(name=name, value=value))
+                return value
+        except IntegrityError:      # another process made it at the same moment: theirs is the one
+            with self.engine.connect() as conn:
+                return conn.execute(query).scalar_one()
 
 
 def _check_role(role: str) -> None:

@@ -24,6 +24,8 @@ def upgrade() -> None:
         sa.Column("session_epoch", sa.String(32), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("last_login_at", sa.DateTime(), nullable=True),
+        sa.Column("failed_logins", sa.Integer(), nullable=False),
+        sa.Column("locked_until", sa.DateTime(), nullable=True),
     )
     op.create_table(
         "web_secrets",
