@@ -9,17 +9,18 @@ import pytest
 from openapi_spec_validator import validate
 from werkzeug.wrappers import Response
 
+from plugin import access
 from plugin.platforms.jira import sign_jira
 from plugin.platforms.zendesk import sign_zendesk
 from web.openapi import SpecError, merge, spec
 
 from .conftest import FIXTURES, START
 from .openapi_check import check_request, check_response, described
+from .test_web_auth import add_user, log_in
 from .test_webhooks import SECRET, drain, outage_payload, post_jira
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 SCENARIO = "01-checkout-outage-unacknowledged.yaml"
-PASSWORD = "correct horse battery"
 
 
 TOKEN = "t0ken"
@@ -247,17 +248,52 @@ def test_a_missing_or_wrong_token_is_a_described_401(make_app, headers):
         assert "Bearer" in call(client, "GET", path, 401, headers=headers)["error"]
 
 
-def log_in(client, role: str) -> None:
-    from plugin.passwords import hash_password
-    client.application.extensions["escalator.users"].add(role, role, hash_password(PASSWORD), START)
-    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
-    answer = client.post("/login", data={"name": role, "password": PASSWORD, "csrf_token": token})
-    assert answer.status_code == 302, answer.text
-
-
 @pytest.mark.parametrize("role, path", [("viewer", "/api/drills"), ("viewer", "/api/trainees"),
                                         ("trainee", "/api/deliveries"), ("trainee", "/api/reviews")])
 def test_a_role_without_the_permission_gets_a_described_403(make_app, role, path):
-    client = make_app(api_token=TOKEN).test_client()
+    app = make_app(api_token=TOKEN)
+    add_user(app, role, role)
+    client = app.test_client()
     log_in(client, role)
     assert f"your role ({role})" in call(client, "GET", path, 403, headers={})["error"]
+
+
+# -- who may call what ------------------------------------------------------------------------------
+
+EXAMPLE_VALUES = {"platform": "jira", "key": "SUP-1", "kind": "md", "name": "ana"}
+
+
+def example(path: str) -> str:
+    return re.sub(r"{(\w+)}", lambda m: EXAMPLE_VALUES.get(m.group(1), "1"), path)
+
+
+def page_csrf_token(client) -> str:
+    """The token a page gives htmx for the logged-in user's calls (any role gets a page, if only a refusal)."""
+    page = client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
+    return re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+
+
+def guarded_operations() -> list[tuple[str, str, str]]:
+    return [(method.upper(), path, operation["x-permission"]) for path, item in spec()["paths"].items()
+            for method, operation in item.items() if method in HTTP_METHODS and "x-permission" in operation]
+
+
+def test_the_permission_table_is_the_one_the_service_enforces():
+    rows = re.findall(r"^\| (\w+) +\| ([\w, ]+?) +\|$", spec()["info"]["description"], re.MULTILINE)
+    assert {permission: set(roles.split(", ")) for permission, roles in rows[1:]} == access.PERMISSIONS
+
+
+def test_each_operation_refuses_exactly_the_roles_its_permission_leaves_out(make_app):
+    app = make_app(api_token=TOKEN)
+    for role in access.ROLES:
+        add_user(app, role, role)
+    for role in access.ROLES:
+        client = app.test_client()
+        log_in(client, role)
+        csrf = {"X-CSRFToken": page_csrf_token(client)}
+        for method, path, permission in guarded_operations():
+            body = {} if method == "GET" else {"json": {}}
+            answer = client.open(example(path), method=method, headers=csrf, **body)
+            refused = answer.status_code == 403
+            assert refused != access.allowed(role, permission), (role, method, path, answer.status_code, answer.json)
+            check_response(answer, method, example(path))
