@@ -18,7 +18,7 @@ from .access import PLAY_DRILLS, RUN_DRILLS
 from .drill_sessions import BadDrillRequest, DrillOver, DrillSessions
 from .store.drills import DrillNotFound, DrillRepository
 
-drills = Blueprint("drills", __name__, url_prefix="/api")
+drills = Blueprint("drills_api", __name__, url_prefix="/api")    # "drills" is the page at /drills
 
 
 @drills.before_request
