@@ -1,0 +1,210 @@
+"""`/drills` in the Flask test client: trainers start drills for trainees, a trainee plays only their own
+through the page's forms to the score and debrief, refusals are shown on the page, and typed text is escaped."""
+import re
+
+import pytest
+
+from simulator.drills.scoring import _action_json
+from simulator.drills.solution import solve
+from simulator.scenarios import load_scenario
+
+from .conftest import ROOT, RULES
+from .test_web_reviews import HOSTILE, browser, csrf_token, log_in
+
+SCENARIO = "01-checkout-outage-unacknowledged.yaml"
+
+
+@pytest.fixture(scope="module")
+def solution():
+    """The matrix's own answers as the play page's forms would send them: (story time, form)."""
+    actions = solve(load_scenario(ROOT / "scenarios" / SCENARIO), RULES)
+    forms = []
+    for action in map(_action_json, actions):
+        at = action.pop("at")
+        action.pop("by")
+        if "apply" in action:
+            action["apply"] = "apply" if action["apply"] else "refuse"
+        forms.append((at, action))
+    return forms
+
+
+@pytest.fixture
+def app(make_app):
+    from web.drills import bp
+    return browser(make_app(clients={}), bp).application
+
+
+def client_as(app, role, name=None):
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT"] = "text/html"
+    log_in(client, role, name)
+    return client
+
+
+def post(client, path, data, page="/drills"):
+    token = csrf_token(client.get(page).text)
+    return client.post(path, data={"csrf_token": token, **data})
+
+
+def start(trainer, trainees=("ana",), roles=(), mode="step", **extra):
+    form = {"scenario": SCENARIO, "mode": mode, **extra}
+    for row, name in enumerate(trainees):
+        form[f"trainee_{row}"] = name
+        if roles:
+            form[f"role_{row}"] = roles[row]
+    answer = post(trainer, "/drills", form)
+    assert answer.status_code == 303, answer.text
+    return int(re.search(r"/drills/(\d+)$", answer.headers["Location"]).group(1))
+
+
+def play(client, session, forms):
+    page = f"/drills/{session}"
+    for at, form in forms:
+        assert post(client, f"{page}/advance", {"how": "to", "to": at}, page).status_code == 303
+        answer = post(client, f"{page}/actions", form, page)
+        assert answer.status_code == 303, answer.text
+    return post(client, f"{page}/finish", {}, page)
+
+
+# -- who may do what --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("role, status", [("viewer", 403), ("trainee", 200), ("trainer", 200), ("lead", 200)])
+def test_the_drills_page_is_for_everyone_who_plays_or_runs_drills(app, role, status):
+    assert client_as(app, role).get("/drills").status_code == status
+
+
+def test_only_trainers_see_the_scenarios_and_start_drills(app):
+    trainee = client_as(app, "trainee", "ana")
+    page = trainee.get("/drills").text
+    assert "Start a drill" not in page and "No drill is waiting for you" in page
+    assert post(trainee, "/drills", {"scenario": SCENARIO, "trainee_0": "ana"}).status_code == 403
+    trainer = client_as(app, "trainer")
+    page = trainer.get("/drills").text
+    assert "Start a drill" in page and "Enterprise checkout outage nobody acknowledges" in page
+    assert "beginner" in page and "Routing (level and owner)" in page
+    assert '<option value="ana"></option>' in page          # trainee users are offered by name
+
+
+def test_a_trainee_sees_and_opens_only_the_drills_that_name_them(app):
+    trainer = client_as(app, "trainer")
+    mine, theirs = start(trainer, ["ana"]), start(trainer, ["ben"])
+    ana = client_as(app, "trainee", "ana")
+    listed = ana.get("/drills").text
+    assert f"/drills/{mine}" in listed and f"/drills/{theirs}" not in listed
+    assert ana.get(f"/drills/{mine}").status_code == 200
+    for path in (f"/drills/{theirs}", f"/drills/{theirs}/live", f"/drills/{theirs}/debrief.md"):
+        assert ana.get(path).status_code == 404
+    page = f"/drills/{mine}"
+    assert post(ana, f"/drills/{theirs}/actions", {"do": "acknowledge"}, page).status_code == 404
+    assert post(ana, f"/drills/{theirs}/finish", {}, page).status_code == 404
+    assert trainer.get(f"/drills/{theirs}").status_code == 200          # a trainer sees every drill
+
+
+def test_an_action_without_its_csrf_token_is_refused(app):
+    session = start(client_as(app, "trainer"), ["ana"])
+    ana = client_as(app, "trainee", "ana")
+    answer = ana.post(f"/drills/{session}/actions", data={"do": "acknowledge"})
+    assert answer.status_code == 400 and "CSRF" in answer.text
+
+
+@pytest.mark.parametrize("path", ["/drills/999", "/drills/99999999999", "/drills/abc"])
+def test_an_unknown_drill_is_a_404_page(app, path):
+    assert client_as(app, "trainer").get(path).status_code == 404
+
+
+# -- playing ----------------------------------------------------------------------------------------
+
+def test_a_trainee_plays_the_model_answers_through_the_forms_and_scores_100(app, solution):
+    trainer = client_as(app, "trainer")
+    session = start(trainer, ["ana"])
+    ana = client_as(app, "trainee", "ana")
+    page = ana.get(f"/drills/{session}").text
+    assert "Story time" in page and "SUP-412: Checkout down for all our shoppers" in page
+    assert 'name="csrf_token"' in page and page.count('class="card action ') == 13
+    finished = play(ana, session, solution)
+    assert finished.status_code == 303
+    result = ana.get(f"/drills/{session}").text
+    assert re.search(r'id="score">100<small>', result)
+    assert "✓ pass" in result and "✗ fail" not in result and "Corrective actions" in result
+    assert "enterprise outage is critical" in result                    # who says so, per expectation
+    debrief = ana.get(f"/drills/{session}/debrief.md")
+    assert debrief.status_code == 200 and debrief.text.startswith("# Drill debrief")
+    assert trainer.get("/drills").text.count(f"Result {session}") == 1
+    assert "ana" in trainer.get("/drills").text.split("Trainees' progress")[1]
+
+
+def test_a_trainer_runs_a_tabletop_for_a_team_and_each_role_is_scored(app):
+    trainer = client_as(app, "trainer")
+    session = start(trainer, ["ana", "ben", "cleo"], ["incident_owner", "communications", "scribe"])
+    page = f"/drills/{session}"
+    assert 'name="by"' in trainer.get(page).text                    # the trainer enters actions for a trainee
+    assert post(trainer, f"{page}/actions", {"do": "acknowledge", "by": "ana"}, page).status_code == 303
+    refused = post(trainer, f"{page}/actions", {"do": "acknowledge", "by": "zed"}, page)
+    assert refused.status_code == 400 and "&#39;zed&#39; does not play in this drill" in refused.text
+    post(trainer, f"{page}/finish", {}, page)
+    result = trainer.get(page).text
+    assert "Score by role" in result and re.search(r"<td>incident owner</td><td>ana</td>", result)
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"do": "owner", "to": "nobody"}, "owner &#39;nobody&#39; is not in the matrix; choose one of"),
+    ({"do": "status", "to": "Closed"}, "status: one of Open, In Progress, Waiting for customer"),
+    ({"do": "message", "channel": "fax", "template": "ack.md.j2"}, "channel &#39;fax&#39; is not in the matrix"),
+    ({"do": "severity"}, "action: &#39;to&#39; is a required property"),
+    ({"do": "dance"}, "unknown action &#39;dance&#39;"),
+])
+def test_a_refused_action_is_shown_on_the_play_page(app, form, message):
+    session = start(client_as(app, "trainer"), ["ana"])
+    ana = client_as(app, "trainee", "ana")
+    answer = post(ana, f"/drills/{session}/actions", form, f"/drills/{session}")
+    assert answer.status_code == 400 and 'id="drill-error"' in answer.text and message in answer.text
+
+
+def test_a_bad_advance_and_an_action_after_the_finish_are_refused_on_the_page(app):
+    session = start(client_as(app, "trainer"), ["ana"])
+    ana, page = client_as(app, "trainee", "ana"), f"/drills/{session}"
+    post(ana, f"{page}/advance", {"how": "to", "to": "+30m"}, page)
+    back = post(ana, f"{page}/advance", {"how": "to", "to": "+10m"}, page)
+    assert back.status_code == 400 and "time only moves forward" in back.text
+    post(ana, f"{page}/finish", {}, page)
+    late = post(ana, f"{page}/actions", {"do": "acknowledge"}, page)
+    assert late.status_code == 409 and "is finished" in late.text
+
+
+@pytest.mark.parametrize("form, message", [
+    ({"scenario": SCENARIO}, "name at least one trainee"),
+    ({"scenario": "../etc/passwd", "trainee_0": "ana"}, "no scenario &#39;../etc/passwd&#39;"),
+    ({"scenario": SCENARIO, "trainee_0": "ana", "trainee_1": "ana"}, "ana is named twice"),
+    ({"scenario": SCENARIO, "trainee_0": "ana", "role_0": "scribe", "trainee_1": "ben", "role_1": "scribe"},
+     "each trainee plays a different role"),
+    ({"scenario": SCENARIO, "trainee_0": "ana", "mode": "accelerated", "speed": "fast"}, "speed: a number"),
+    ({"scenario": SCENARIO, "trainee_0": "ana", "mode": "warp"}, "mode &#39;warp&#39; is not one of"),
+])
+def test_a_drill_that_cannot_start_says_why_and_keeps_the_form(app, form, message):
+    answer = post(client_as(app, "trainer"), "/drills", {"mode": "step", **form})
+    assert answer.status_code == 400 and 'id="start-error"' in answer.text and message in answer.text
+    if form.get("trainee_0"):
+        assert 'name="trainee_0" list="trainee-users" value="ana"' in answer.text
+
+
+def test_the_live_part_refreshes_alone_and_sends_the_browser_on_when_finished(app):
+    session = start(client_as(app, "trainer"), ["ana"], mode="accelerated", speed="60")
+    ana = client_as(app, "trainee", "ana")
+    live = ana.get(f"/drills/{session}/live")
+    assert live.status_code == 200 and live.text.startswith('<div id="live"') and "<html" not in live.text
+    assert 'hx-trigger="every 5s"' in live.text and "running at 60×" in live.text
+    post(ana, f"/drills/{session}/finish", {}, f"/drills/{session}")
+    done = ana.get(f"/drills/{session}/live")
+    assert done.status_code == 204 and done.headers["HX-Redirect"] == f"/drills/{session}"
+
+
+def test_text_a_trainee_types_is_shown_escaped_on_the_page_and_in_the_debrief(app):
+    session = start(client_as(app, "trainer"), ["ana"])
+    ana, page = client_as(app, "trainee", "ana"), f"/drills/{session}"
+    post(ana, f"{page}/actions", {"do": "note", "text": HOSTILE, "rationale": HOSTILE}, page)
+    for text in (ana.get(page).text, ana.get(f"{page}/live").text):
+        assert "<script>alert(1)" not in text and "<img src=x" not in text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt; {{7*7}}" in text
+    post(ana, f"{page}/finish", {}, page)
+    result = ana.get(page).text
+    assert "<script>alert(1)" not in result and "&lt;script&gt;alert(1)&lt;/script&gt; {{7*7}}" in result
