@@ -130,8 +130,11 @@ def test_picking_two_versions_shows_the_change_in_meaning_and_the_lines(app, vie
     html = viewer.get(f"/matrix/diff?from={old}&to={new}").text
     assert "What changed in meaning <small>(1)</small>" in html
     assert re.search(r"<strong>critical ack</strong>.*?15m \(24x7\).*?10m \(24x7\)", html, re.S)
-    assert '<tr class="del"><td class="mark">−</td><td class="code">  critical: {ack: 15m' in html
-    assert '<tr class="add"><td class="mark">+</td><td class="code">  critical: {ack: 10m' in html
+    line = next(n for n, text in enumerate((rules / "matrix.yaml").read_text().splitlines(), 1) if NEW_ACK in text)
+    assert (f'<tr class="del"><td class="num">{line}</td><td class="num"></td><td class="mark">−</td>'
+            '<td class="code">  critical: {ack: 15m') in html
+    assert (f'<tr class="add"><td class="num"></td><td class="num">{line}</td><td class="mark">+</td>'
+            '<td class="code">  critical: {ack: 10m') in html
 
 
 def test_the_diff_defaults_to_the_previous_version_against_the_current_one(app, viewer, rules, clock):

@@ -104,6 +104,9 @@ def test_reformatting_the_yaml_is_no_change_in_meaning_but_shows_in_the_text(shi
     assert [(line.kind, line.text) for line in diff.lines if line.kind in ("add", "del")] == [
         ("del", "# What stops a running timer."), ("add", "# What stops a running timer (reformatted).")]
     assert diff.lines[0].kind == "hunk" and diff.lines[0].text.startswith("@@ -")
+    line = shipped_files["matrix.yaml"].splitlines().index("# What stops a running timer.") + 1
+    assert [(d.old, d.new) for d in diff.lines if d.kind in ("add", "del")] == [(line, None), (None, line)]
+    assert [(d.old, d.new) for d in diff.lines if d.kind == "same"][0] == (line - 3, line - 3)
 
 
 def test_templates_are_diffed_after_the_matrix_and_a_new_template_is_added(shipped_files):

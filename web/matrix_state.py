@@ -179,8 +179,8 @@ def compare(container: Container, old: str, new: str, known: list[VersionInfo]) 
     """`old` against `new`: each a stored version, or ON_DISK for `rules/` as it stands."""
     old_info, old_files = _side(container, old, known)
     new_info, new_files = _side(container, new, known)
-    old_matrix, old_problems = _parsed(old_info.version, old_files)
-    new_matrix, new_problems = _parsed(new_info.version, new_files)
+    old_matrix, old_problems = _parsed(_key(container, old_info.version), old_files)
+    new_matrix, new_problems = _parsed(_key(container, new_info.version), new_files)
     changes = semantic_diff(old_matrix, new_matrix) if old_matrix and new_matrix else []
     return Comparison(old_info, new_info, tuple(changes), tuple(text_diff(old_files, new_files)),
                       old_problems + new_problems)
@@ -205,10 +205,13 @@ def _files(container: Container, version: str) -> dict[str, str] | None:
         return tx.matrix_files(version)
 
 
-def _parsed(version: str, files: dict[str, str]) -> tuple[Matrix | None, tuple[ProblemView, ...]]:
+def _key(container: Container, version: str):
+    """A parsed side's cache key: its version, or for rules/ (which changes under one name) its files' stamps."""
+    return (ON_DISK, _fingerprint(container.settings.rules)) if version == ON_DISK else version
+
+
+def _parsed(key, files: dict[str, str]) -> tuple[Matrix | None, tuple[ProblemView, ...]]:
     def parse():
         matrix, problems = matrix_from_files(files)
         return matrix, tuple(problem_view(p) for p in problems if p.severity == "error")
-    if version == ON_DISK:      # rules/ changes under the same name: never cached
-        return parse()
-    return _stored.get(version, parse)
+    return _stored.get(key, parse)

@@ -6,6 +6,7 @@ the text diff shows the files line by line for what the summary leaves out (comm
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import asdict, dataclass
 
 from ..domain.durations import format_duration
@@ -29,6 +30,8 @@ class Change:
 class DiffLine:
     kind: str               # hunk | add | del | same
     text: str
+    old: int | None = None  # its line number in the old file (None for an added line or a hunk header)
+    new: int | None = None  # and in the new one
 
 
 @dataclass(frozen=True)
@@ -192,13 +195,27 @@ def text_diff(old_files: dict[str, str], new_files: dict[str, str], context: int
         status = ADDED if before is None else REMOVED if after is None else CHANGED
         lines = difflib.unified_diff((before or "").splitlines(), (after or "").splitlines(), n=context,
                                      lineterm="")
-        diffs.append(FileDiff(path, status, tuple(_line(text) for text in list(lines)[2:])))
+        diffs.append(FileDiff(path, status, tuple(_numbered(list(lines)[2:]))))
     return diffs
 
 
-def _line(text: str) -> DiffLine:
-    kind = {"@": "hunk", "+": "add", "-": "del"}.get(text[:1], "same")
-    return DiffLine(kind, text if kind == "hunk" else text[1:])
+_HUNK = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+def _numbered(lines: list[str]):
+    """Each line of a unified diff with its kind and its line numbers in the old and the new file."""
+    old = new = 0
+    for text in lines:
+        kind = {"@": "hunk", "+": "add", "-": "del"}.get(text[:1], "same")
+        if kind == "hunk":
+            start_old, start_new = map(int, _HUNK.match(text).groups())
+            # An empty side's range starts at 0 (`-0,0`): its next line would be line 1.
+            old, new = max(start_old, 1), max(start_new, 1)
+            yield DiffLine(kind, text)
+            continue
+        yield DiffLine(kind, text[1:], old if kind != "add" else None, new if kind != "del" else None)
+        old += kind != "add"
+        new += kind != "del"
 
 
 def as_dicts(items) -> list[dict]:
