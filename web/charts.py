@@ -27,7 +27,8 @@ Format = Callable[[float], str]
 
 
 def plain(value: float) -> str:
-    return f"{value:g}"
+    """`3`, `2.5`, `1,234`: large values without decimals, never in exponent form."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:g}"
 
 
 def percent(value: float) -> str:
@@ -66,7 +67,8 @@ def grouped_bars(title: str, groups: Mapping[str, Mapping[str, float | None]], s
 def line_chart(title: str, series: Mapping[str, Sequence[tuple[str, float | None]]], fmt: Format = plain,
                note: str = "") -> Markup:
     """One line per series over the same x labels (dates); gaps where a point has no value."""
-    height, left, plot_w = 220, 60, WIDTH - 60 - 20
+    height, left = 220, 80
+    plot_w = WIDTH - left - 20
     chart = _Chart(title, height + 40 + ROW)
     xs = max((len(points) for points in series.values()), default=0)
     top = max((v for points in series.values() for _, v in points if v is not None), default=0) or 1
@@ -82,6 +84,11 @@ def line_chart(title: str, series: Mapping[str, Sequence[tuple[str, float | None
     chart.described(f"{name}, {label}: {_said(value, fmt)}" for name, points in series.items()
                     for label, value in points if value is not None)
     return chart.svg(note)
+
+
+def _round(value: float) -> float:
+    """Three significant digits, for axis labels."""
+    return float(f"{value:.3g}")
 
 
 def _said(value: float | None, fmt: Format) -> str:
@@ -114,7 +121,7 @@ class _Chart:
                           f'<line x1="{left}" y1="{10 + height}" x2="{left + width}" y2="{10 + height}" '
                           f'stroke="{INK}"/>')
         for fraction in (0, 0.5, 1):
-            self.text(left - 4, 14 + height * (1 - fraction), fmt(round(top * fraction, 2)), anchor="end", size=11)
+            self.text(left - 4, 14 + height * (1 - fraction), fmt(_round(top * fraction)), anchor="end", size=11)
         every = max(len(labels) // 6, 1)
         for i, label in enumerate(labels):
             if i % every == 0:
@@ -132,7 +139,7 @@ class _Chart:
         self.parts.append(f"<g><title>{escape(label)}</title>{_shape(shape, x, y, colour)}</g>")
 
     def legend(self, names: Sequence[str], y: float, bars: bool) -> None:
-        x = LABEL if bars else 60
+        x = LABEL if bars else 80
         for n, name in enumerate(names):
             colour = FILLS[n % len(FILLS)]
             swatch = (f'<rect x="{x}" y="{y}" width="14" height="12" fill="{self._fill(n)}" stroke="{colour}"/>'

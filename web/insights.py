@@ -164,8 +164,8 @@ def _number(text: str) -> bool:
 # -- charts ---------------------------------------------------------------------------------------
 
 def _charts(r: dict) -> dict:
-    hours = lambda v: f"{v:g} h"                    # noqa: E731
-    minutes = lambda v: f"{v:g} min"                # noqa: E731
+    hours = lambda v: f"{charts.plain(v)} h"        # noqa: E731
+    minutes = lambda v: f"{charts.plain(v)} min"    # noqa: E731
     sla_levels = sorted({row["level"] for row in r["sla"]["rows"]})
     sla_groups = {}
     for row in r["sla"]["rows"]:
