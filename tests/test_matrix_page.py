@@ -203,3 +203,26 @@ def test_api_diff_without_two_versions_is_a_404_that_says_why(viewer, query):
 def test_api_matrix_refuses_a_trainee_with_a_403(app):
     answer = client_as(app, "trainee").get("/api/matrix")
     assert answer.status_code == 403 and "viewer" in answer.get_json()["error"]
+
+
+def test_each_version_is_listed_with_its_own_label(app, viewer, rules, clock):
+    old, new = second_version(app, rules, clock, 'version: "2026.11"', 'version: "2026.12"')
+    versions = valid(viewer.get("/api/matrix/versions"))["versions"]
+    assert [(v["version"], v["label"]) for v in versions] == [(new, "2026.12"), (old, "2026.11")]
+    assert valid(viewer.get("/api/matrix/diff"))["changes"] == []       # a new label changes no decision
+
+
+def test_a_stored_version_that_no_longer_loads_is_compared_as_text_only(app, viewer, clock):
+    container = app.extensions["escalator"]
+    current = container.matrix().matrix.version
+    with container.store.reading() as tx:
+        files = tx.matrix_files(current)
+    broken = {**files, "matrix.yaml": files["matrix.yaml"].replace("ack: 15m", "ack: soon", 1)}
+    with container.store.transaction() as tx:
+        tx.remember_matrix("0badbadbad00", broken, clock.now() - timedelta(days=1))
+    body = valid(viewer.get(f"/api/matrix/diff?from=0badbadbad00&to={current}"))
+    assert body["changes"] == []
+    assert [(p["file"], p["path"]) for p in body["problems"]] == [("matrix.yaml", "timers.critical.ack")]
+    assert [f["path"] for f in body["files"]] == ["matrix.yaml"]
+    html = viewer.get("/matrix/diff").text          # the broken one is the previous version
+    assert "A side no longer loads as a matrix" in html and "Not comparable in meaning" in html
