@@ -153,3 +153,15 @@ def test_a_line_chart_marks_each_series_with_its_own_shape_and_leaves_gaps():
     assert svg.count("<polyline") == 3      # critical's two runs either side of its gap, and high's one
     assert "<circle" in svg and "<rect" in svg and 'stroke-dasharray="6 3"' in svg
     assert "critical, 2026-11-03: 12" in svg
+
+
+def test_an_empty_database_gets_a_page_that_says_how_to_fill_it(make_app):
+    from web.insights import insights
+    client = browser(make_app(), insights)
+    log_in(client, "viewer")
+    page = client.get("/insights")
+    assert page.status_code == 200
+    assert "No ticket was opened from 2026-11-01 to 2026-11-30" in page.text
+    assert "escalator simulate --into-db" in page.text
+    body = check_response(client.get("/api/insights"), "GET", "/api/insights").get_json()
+    assert body["mtta"]["overall"] is None and body["comparison"]["mttr_hours"]["change"] is None
