@@ -96,6 +96,17 @@ def test_messages_exceptions_and_reviews_are_compared_by_meaning(shipped_files):
     assert changes[("reviews", "remind every", CHANGED)] == ("1d", "12h")
 
 
+def test_a_level_change_names_the_part_that_changed_and_a_team_its_contact(shipped_files):
+    newer = edited(shipped_files,
+                   ("duties: [root cause, workaround", "duties: [root cause, customer impact, workaround"),
+                   ("slack: \"#sre-incidents\"", "slack: \"#sre-oncall\""))
+    changes = semantic_diff(parsed(shipped_files), parsed(newer))
+    assert [(c.section, c.subject, c.change) for c in changes] == [("levels", "L2 duties", CHANGED),
+                                                                   ("teams and people", "platform-sre", CHANGED)]
+    assert changes[0].after == "root cause, customer impact, workaround, dependencies, remediation plan"
+    assert "slack #sre-oncall" in changes[1].after and "slack #sre-incidents" in changes[1].before
+
+
 def test_reformatting_the_yaml_is_no_change_in_meaning_but_shows_in_the_text(shipped_files):
     newer = edited(shipped_files, ("# What stops a running timer.", "# What stops a running timer (reformatted)."))
     assert semantic_diff(parsed(shipped_files), parsed(newer)) == []

@@ -76,6 +76,16 @@ def test_rules_are_listed_with_their_conditions_in_plain_words(table):
     assert table.reviews_remind_every == "1d"
 
 
+def test_teams_and_people_show_how_they_are_reached_and_attributes_where_they_come_from(table):
+    parties = {p.name: p for p in table.parties}
+    assert parties["support-oncall"].contacts == ("email support-oncall@example.com", "slack #support-escalations",
+                                                  "jira 5b10ac8d82e05b22cc7d4ef5", "zendesk group 360001234567")
+    assert (parties["vp-support"].kind, parties["exec-escalations"].members) == ("person", ("vp-support", "cto"))
+    tier = next(f for f in table.field_sources if (f.attribute, f.platform) == ("customer_tier", "jira"))
+    assert tier.source == "custom field customfield_10050"
+    assert tier.values == (("bronze", "pro"), ("gold", "enterprise"), ("silver", "business"))
+
+
 def test_calendars_and_defaults_are_described(table):
     hours = {c.name: c.hours for c in table.calendars}
     assert hours["24x7"] == "around the clock, every day"

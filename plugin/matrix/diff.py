@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 
 from ..domain.durations import format_duration
 from ..domain.matrix import Communication, Matrix, OwnerRule, Party, Rule
-from .table import calendar_words
+from .table import calendar_words, party_contacts
 from .words import condition_words, effects_words
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
@@ -78,9 +78,16 @@ def _severities(old: Matrix, new: Matrix) -> list[Change]:
 
 def _levels(old: Matrix, new: Matrix) -> list[Change]:
     def describe(m: Matrix) -> dict[str, str]:
-        return {lv.id: f"{lv.name}; duties: {', '.join(lv.duties) or 'none'}; teams: {', '.join(lv.teams) or 'none'}"
-                for lv in m.levels}
-    return _compare("levels", describe(old), describe(new))
+        out = {}
+        for lv in m.levels:
+            out[lv.id] = lv.name
+            out[f"{lv.id} duties"] = ", ".join(lv.duties) or "none"
+            out[f"{lv.id} teams"] = ", ".join(lv.teams) or "none"
+        return out
+    changes = _compare("levels", describe(old), describe(new))
+    # A level added or removed is one change, not three.
+    gone = {lv.id for lv in old.levels} ^ {lv.id for lv in new.levels}
+    return [c for c in changes if c.subject.split(" ")[0] not in gone or " " not in c.subject]
 
 
 def owner_words(owner: OwnerRule | None) -> str:
@@ -159,12 +166,8 @@ def _calendars(old: Matrix, new: Matrix) -> list[Change]:
 
 
 def _party_words(party: Party) -> str:
-    contacts = [f"{what} {value}" for what, value in (
-        ("email", party.email), ("slack", party.slack), ("teams", party.teams),
-        ("jira", party.jira_account_id), ("zendesk user", party.zendesk_user_id),
-        ("zendesk group", party.zendesk_group_id)) if value]
     members = f"; members: {', '.join(party.members)}" if party.members else ""
-    return f"{party.display_name} ({party.kind}): {', '.join(contacts) or 'no contact'}{members}"
+    return f"{party.display_name} ({party.kind}): {', '.join(party_contacts(party)) or 'no contact'}{members}"
 
 
 def _parties(old: Matrix, new: Matrix) -> list[Change]:

@@ -9,7 +9,17 @@ from dataclasses import asdict, dataclass
 
 from ..domain.conditions import All, Condition, Test
 from ..domain.durations import format_duration
-from ..domain.matrix import Calendar, Communication, Level, Matrix, OwnerRule, Rule, SeverityTimers
+from ..domain.matrix import (
+    Calendar,
+    Communication,
+    FieldSource,
+    Level,
+    Matrix,
+    OwnerRule,
+    Party,
+    Rule,
+    SeverityTimers,
+)
 from .words import condition_words, effects_words
 
 _TIMER_WORDS = {"ack": "acknowledge", "plan": "remediation plan", "rca": "root-cause analysis",
@@ -97,6 +107,25 @@ class CalendarView:
 
 
 @dataclass(frozen=True)
+class PartyView:
+    """A team or person the matrix names, and how Escalator reaches or assigns them."""
+    name: str
+    display_name: str
+    kind: str                           # team | person
+    contacts: tuple[str, ...]           # "email x@y", "slack #channel", "jira 5b10...", "zendesk group 36..."
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FieldSourceView:
+    """Where a customer attribute is read from on one platform."""
+    attribute: str
+    platform: str
+    source: str                         # "custom field customfield_10050", "label prefix region-", "components"
+    values: tuple[tuple[str, str], ...]  # (platform value, matrix value) translations
+
+
+@dataclass(frozen=True)
 class MatrixTable:
     version: str
     label: str                          # the matrix's own `version:` text, when it has one
@@ -106,6 +135,8 @@ class MatrixTable:
     exceptions: tuple[RuleView, ...]
     stops: tuple[RuleView, ...]
     calendars: tuple[CalendarView, ...]
+    parties: tuple[PartyView, ...]
+    field_sources: tuple[FieldSourceView, ...]
     reviews_when: str
     reviews_remind_every: str
     default_severity: str
@@ -125,6 +156,9 @@ def matrix_table(matrix: Matrix, label: str = "") -> MatrixTable:
         exceptions=tuple(rule_view(r, matrix) for r in matrix.exceptions),
         stops=tuple(rule_view(r, matrix) for r in matrix.stops),
         calendars=tuple(CalendarView(c.name, calendar_words(c)) for c in matrix.calendars.values()),
+        parties=tuple(PartyView(p.name, p.display_name, p.kind, party_contacts(p), p.members)
+                      for p in matrix.parties.values()),
+        field_sources=tuple(_field_source(f) for f in matrix.field_sources),
         reviews_when=condition_words(matrix.reviews.when, matrix),
         reviews_remind_every=format_duration(matrix.reviews.remind_every),
         default_severity=matrix.default_severity, default_level=matrix.default_level)
@@ -200,6 +234,18 @@ def _may_hold(condition: Condition, field: str, value: str) -> bool:
         if condition.op == "not_in":
             return wanted not in condition.value
     return True
+
+
+def party_contacts(party: Party) -> tuple[str, ...]:
+    """How a party is reached (email, Slack, Teams) and assigned (its Jira and Zendesk ids), as set."""
+    return tuple(f"{what} {value}" for what, value in (
+        ("email", party.email), ("slack", party.slack), ("teams", party.teams), ("jira", party.jira_account_id),
+        ("zendesk user", party.zendesk_user_id), ("zendesk group", party.zendesk_group_id)) if value)
+
+
+def _field_source(source: FieldSource) -> FieldSourceView:
+    where = source.kind.replace("_", " ") + (f" {source.key}" if source.key else "")
+    return FieldSourceView(source.attribute, source.platform, where, tuple(sorted(source.values.items())))
 
 
 def calendar_words(calendar: Calendar) -> str:
