@@ -5,6 +5,8 @@ no database); the page's own form runs a small simulation through `simulate_and_
 """
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +22,7 @@ KEPT_TICKETS = 2000
 # What the page's form may ask for: small enough to finish in seconds on a shared machine.
 MAX_FORM_INCIDENTS, MAX_FORM_DAYS = 2000, 31
 DEFAULT_START = "2026-01-05"
+log = logging.getLogger(__name__)
 
 
 class ReportNotKept(EscalatorError):
@@ -77,9 +80,13 @@ def report_run(kind: str, params: dict, summary: dict, details: dict, *, loaded_
 def title(kind: str, params: dict) -> str:
     if kind == "replay":
         source = (f"deliveries from {Path(params['from']).name}" if params.get("from") else
-                  f"{params['incidents']} incidents over {params['days']} days, seed {params['seed']}")
+                  f"{params['incidents']} incidents over {_days(params['days'])}, seed {params['seed']}")
         return f"Rule change: {params['candidate']} against {params['baseline']} ({source})"
-    return f"Simulation: {params['incidents']} incidents over {params['days']} days, seed {params['seed']}"
+    return f"Simulation: {params['incidents']} incidents over {_days(params['days'])}, seed {params['seed']}"
+
+
+def _days(days: int) -> str:
+    return f"{days} day" if days == 1 else f"{days} days"
 
 
 # -- headline figures -----------------------------------------------------------------------------
@@ -168,3 +175,46 @@ def form_problems(incidents: int | None, days: int | None, seed: int | None) -> 
         problems.append("seed must be a whole number from 0 to 2147483647")
     return problems
 
+
+
+class PageSimulations:
+    """Simulations started from the dashboard: one at a time per process, each in a thread of its own,
+    so the request that starts one answers at once and a second click cannot pile up CPU work."""
+
+    def __init__(self, repo: SimulationRunRepository, rules: str, now: Callable[[], datetime],
+                 run: Callable[..., SimulationRun] = simulate_and_record):
+        self.repo, self.rules, self.now, self._run = repo, rules, now, run
+        self._lock = threading.Lock()
+        self.running: dict | None = None        # what is being simulated, by whom, since when
+        self.last: dict | None = None           # how the last one ended: its run id, or why it failed
+        self._thread: threading.Thread | None = None
+
+    def start(self, *, incidents: int, days: int, seed: int, by: str) -> bool:
+        """Start one in the background; False when one is already running here."""
+        with self._lock:
+            if self.running is not None:
+                return False
+            self.running = {"incidents": incidents, "days": days, "seed": seed, "by": by,
+                            "started_at": self.now()}
+            self._thread = threading.Thread(target=self._simulate, args=(dict(self.running),),
+                                            name="page-simulation", daemon=True)
+            self._thread.start()
+        return True
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Until the running simulation is done (for tests and an orderly shutdown)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _simulate(self, asked: dict) -> None:
+        try:
+            # The Python backend: durable_rules keeps one host per process, which the live matrix uses.
+            run = self._run(self.repo, incidents=asked["incidents"], days=asked["days"], seed=asked["seed"],
+                            rules=self.rules, engine="python", created_at=self.now())
+            outcome = {"run": run.id}
+        except Exception as exc:        # a broken matrix or storage: shown on the page, logged here
+            log.exception("the simulation started from the dashboard failed")
+            outcome = {"error": f"{type(exc).__name__}: {_first_line(exc)}"}
+        with self._lock:
+            self.last = {**asked, **outcome, "finished_at": self.now()}
+            self.running = None

@@ -10,17 +10,15 @@ from pathlib import Path
 from flask import Flask
 
 from . import auth, filters, security
-from .drills import bp as drills
 from .insights import insights
 from .live import live
 from .matrix_page import matrix
 from .openapi import openapi
-from .reviews import bp as reviews
 from .simulations import simulations
 from .tickets import tickets
 
 STATIC, TEMPLATES = str(Path(__file__).parent / "static"), str(Path(__file__).parent / "templates")
-PAGES = [auth.pages, live, tickets, openapi, matrix, insights, reviews, drills, simulations]
+PAGES = [auth.pages, live, tickets, openapi, matrix, insights, simulations]
 
 
 def init_app(app: Flask) -> None:
