@@ -106,6 +106,19 @@ def test_conditions_read_as_sentences(condition, words):
     assert condition_words(condition) == words
 
 
+@pytest.mark.parametrize("pattern, words", [
+    (r"(?i)remediation plan|workaround|next steps",
+     "the comment mentions “remediation plan”, “workaround” or “next steps” (any case)"),
+    (r"(?i)\b(outage|down|unavailable)\b", "the comment mentions “outage”, “down” or “unavailable” (any case)"),
+    ("refund", "the comment mentions “refund”"),
+    (r"(?i)root cause|post-?mortem", r"the comment matches /(?i)root cause|post-?mortem/"),
+    (r"(a)|(b)", "the comment matches /(a)|(b)/"),
+    (r"down\bload", r"the comment matches /down\bload/"),
+])
+def test_a_pattern_that_only_lists_words_reads_as_those_words(pattern, words):
+    assert condition_words(c.Test("comment", "matches", pattern)) == words
+
+
 def test_the_table_is_plain_json(table):
     import json
     data = json.loads(json.dumps(table.as_dict()))

@@ -1,6 +1,8 @@
 """Matrix conditions and effects in plain words, for people who read the matrix without its YAML."""
 from __future__ import annotations
 
+import re
+
 from ..domain.conditions import All, Any, Condition, Not, Test
 from ..domain.durations import format_duration
 from ..domain.matrix import Effects, Matrix
@@ -16,6 +18,7 @@ _FIELD_WORDS = {
     "current.owner": "the current owner", "satisfaction.rating": "the satisfaction rating",
     "satisfaction.score": "the satisfaction score", "account_manager": "the account manager",
 }
+_LITERAL = re.compile(r"[\w' -]+")     # plain words and spaces: no pattern syntax
 _OPERATOR_WORDS = {
     "eq": "is", "neq": "is not", "in": "is one of", "not_in": "is none of", "contains": "include",
     "contains_any": "include any of", "matches": "matches", "gt": "is more than", "gte": "is at least",
@@ -51,8 +54,32 @@ def _test_words(test: Test, matrix: Matrix | None) -> str:
     if test.op == "exists":
         return f"{name} is set" if test.value else f"{name} is not set"
     if test.op == "matches":
-        return f"{name} matches /{test.value}/"
+        return pattern_words(name, str(test.value))
     return f"{name} {_OPERATOR_WORDS.get(test.op, test.op)} {_value_words(test.field, test.value, matrix)}"
+
+
+def pattern_words(name: str, pattern: str) -> str:
+    """A pattern that only lists words reads as those words; any other stays a /regex/ as written."""
+    any_case = pattern.startswith("(?i)")
+    text = pattern.removeprefix("(?i)").removeprefix("\\b").removesuffix("\\b")
+    if _one_group(text):
+        text = text[1:-1]
+    words = text.split("|")
+    if not all(_LITERAL.fullmatch(w) for w in words):
+        return f"{name} matches /{pattern}/"
+    quoted = [f"“{w}”" for w in words]
+    listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f"{name} mentions {listed}" + (" (any case)" if any_case else "")
+
+
+def _one_group(text: str) -> bool:
+    """Whether the whole text is one bracketed group, as in `(a|b)` but not `(a)|(b)`."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and i < len(text) - 1:
+            return False
+    return text.startswith("(") and text.endswith(")") and not text.startswith("(?")
 
 
 def _value_words(field: str, value: object, matrix: Matrix | None) -> str:
