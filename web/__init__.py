@@ -10,6 +10,7 @@ from pathlib import Path
 from flask import Flask
 
 from . import auth, filters, security
+from .audit import audit_page
 from .insights import insights
 from .live import live
 from .matrix_page import matrix
@@ -18,7 +19,7 @@ from .simulations import simulations
 from .tickets import tickets
 
 STATIC, TEMPLATES = str(Path(__file__).parent / "static"), str(Path(__file__).parent / "templates")
-PAGES = [auth.pages, live, tickets, openapi, matrix, insights, simulations]
+PAGES = [auth.pages, live, tickets, openapi, matrix, insights, simulations, audit_page]
 
 
 def init_app(app: Flask) -> None:
