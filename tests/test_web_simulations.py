@@ -141,9 +141,10 @@ def test_a_replay_page_shows_what_changed_per_ticket_with_counts_and_pages(clien
     page = client.get(f"/simulations/{replay.id}").text
     assert "251 of 400 tickets decided differently" in page
     assert 'severity</th><td class="num">250<' in page and 'owner</th><td class="num">1<' in page
-    assert "Page 1 of 2 (251 tickets)" in page and page.count("<del>high</del> → <ins>critical</ins>") == 200
-    second = client.get(f"/simulations/{replay.id}?page=2").text
-    assert "zendesk/9" in second and "<del>–</del> → <ins>ack</ins>" in second
+    assert "Page 1 of 3 (251 tickets)" in page and page.count("<del>high</del> → <ins>critical</ins>") == 100
+    last = client.get(f"/simulations/{replay.id}?page=3").text
+    assert "zendesk/9" in last and "<del>–</del> → <ins>ack</ins>" in last and "zendesk/9" not in page
+    assert "Page 3 of 3" in client.get(f"/simulations/{replay.id}?page=99").text
     owners = client.get(f"/simulations/{replay.id}?field=owner").text
     assert "zendesk/9" in owners and "SUP-1<" not in owners and "(1 tickets)" not in owners
     assert "Deadlines breached</th><td class=\"num\">10</td><td class=\"num\">12" in page

@@ -16,7 +16,7 @@ simulations = Blueprint("simulations", __name__)
 # Starting a simulation costs CPU: the people who run drills and exercises (admins, leads, trainers).
 RUN_SIMULATIONS = RUN_DRILLS
 PER_PAGE, MAX_PER_PAGE = 20, 100
-DIFF_PER_PAGE = 200
+DIFF_PER_PAGE = 100
 LARGEST_ID = 999_999_999        # PostgreSQL's integer: a longer id is simply not there
 SIDES = ("baseline", "candidate")
 UNITS = {"tickets": plain, "rate": lambda v: f"{v:.1%}", "hours": lambda v: f"{v:g} h"}
