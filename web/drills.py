@@ -70,7 +70,8 @@ def _index(error: str | None = None, status: int = 200):
 
 @bp.context_processor
 def helpers() -> dict:
-    return {"objective_name": lambda o: OBJECTIVE_NAMES.get(o, o.replace("_", " ").capitalize())}
+    return {"objective_name": lambda o: OBJECTIVE_NAMES.get(o, o.replace("_", " ").capitalize()),
+            "strong": debriefs.STRONG}
 
 
 def _scenario(s) -> dict:

@@ -170,7 +170,14 @@ def _typed(error: dict | None, form: str, field: str, default: str) -> str:
 
 @bp.context_processor
 def helpers() -> dict:
-    return {"when": when, "duration": duration}
+    return {"when": when, "duration": duration, "shown": as_text}
+
+
+def as_text(value) -> str:
+    """A value a decision changed, as text: a list of labels joined, nothing as a dash."""
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value)) or "-"
+    return "-" if value in ("", None) else str(value)
 
 
 def when(iso: str | None) -> str:
