@@ -173,7 +173,7 @@ def test_only_roles_that_view_may_read_the_matrix(app, role, status):
 
 def test_api_matrix_is_the_table_and_the_validation_state(viewer):
     body = valid(viewer.get("/api/matrix"))
-    assert body["label"] == "2026.11"
+    assert (body["label"], body["current"], body["problems"]) == ("2026.11", True, [])
     assert body["validation"]["loads"] is True and body["validation"]["pending"] is False
     critical_l1 = body["table"]["rows"][0]["cells"][0]
     assert (critical_l1["severity"], critical_l1["level"], critical_l1["timers"][0]["duration"]) == ("critical", "L1",
@@ -226,3 +226,38 @@ def test_a_stored_version_that_no_longer_loads_is_compared_as_text_only(app, vie
     assert [f["path"] for f in body["files"]] == ["matrix.yaml"]
     html = viewer.get("/matrix/diff").text          # the broken one is the previous version
     assert "A side no longer loads as a matrix" in html and "Not comparable in meaning" in html
+
+
+def test_an_earlier_version_can_be_read_as_a_table_with_a_note_that_it_is_not_in_force(app, viewer, rules, clock):
+    old, new = second_version(app, rules, clock)
+    html = viewer.get(f"/matrix?version={old}").text
+    assert f"version <code>{old}</code>" in html and "This is an earlier version, not the matrix in force" in html
+    cell = re.search(r'<td class="cell" data-severity="critical" data-level="L1">(.*?)</td>', html, re.S).group(1)
+    assert re.search(r"ack</span>\s*<strong>15m</strong>", cell)
+    assert f'href="/matrix/diff?from={old}&amp;to={new}"' in html
+    body = valid(viewer.get(f"/api/matrix?version={old}"))
+    assert (body["version"], body["current"]) == (old, False)
+    assert body["table"]["rows"][0]["cells"][0]["timers"][0]["duration"] == "15m"
+    assert body["validation"]["in_force"] == new
+    assert viewer.get("/matrix?version=0123456789ab").status_code == 404
+    assert valid(viewer.get("/api/matrix?version=0123456789ab")).get("error")
+
+
+def test_rules_that_are_not_live_yet_can_be_read_before_a_reload(app, viewer, rules):
+    edit(rules, OLD_ACK, NEW_ACK)
+    html = viewer.get("/matrix?version=rules").text
+    assert "rules/ as it stands" in html and "not the matrix in force" in html
+    cell = re.search(r'<td class="cell" data-severity="critical" data-level="L1">(.*?)</td>', html, re.S).group(1)
+    assert re.search(r"ack</span>\s*<strong>10m</strong>", cell)
+
+
+def test_a_stored_version_that_no_longer_loads_is_read_as_its_problems(app, viewer, clock):
+    container = app.extensions["escalator"]
+    with container.store.reading() as tx:
+        files = tx.matrix_files(container.matrix().matrix.version)
+    with container.store.transaction() as tx:
+        tx.remember_matrix("0badbadbad01", {**files, "matrix.yaml": "severities: [\n"}, clock.now())
+    html = viewer.get("/matrix?version=0badbadbad01").text
+    assert "This version no longer loads" in html and "YAML syntax" in html
+    body = valid(viewer.get("/api/matrix?version=0badbadbad01"))
+    assert body["table"] is None and body["problems"][0]["file"] == "matrix.yaml"

@@ -2,6 +2,8 @@
 changed between two versions; with the JSON behind it under `/api/matrix`."""
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from plugin.access import VIEW
@@ -22,11 +24,28 @@ def _container():
 @matrix.get("/matrix")
 @requires(VIEW)
 def index():
+    """The matrix in force, or with ?version= a stored one (tickets pinned to it are still decided by it)."""
     container = _container()
     known = state.versions(container)
-    table = matrix_table(container.matrix().matrix, state.label_of(container))
-    return render_template("matrix/index.html", table=table, validation=state.validation(container),
-                           versions=known, pair=state.default_pair(known), on_disk=state.ON_DISK)
+    try:
+        shown, table, problems = _shown(container, known)
+    except state.UnknownVersion as exc:
+        message = f"No stored matrix has version {exc.args[0]!r}; the versions are listed on the matrix page."
+        return render_template("error.html", code=404, message=message), 404
+    return render_template("matrix/index.html", table=table, shown=shown, problems=problems,
+                           validation=state.validation(container), versions=known, pair=state.default_pair(known),
+                           on_disk=state.ON_DISK)
+
+
+def _shown(container, known: list[state.VersionInfo]):
+    """The version asked for (the one in force by default), its table (None if it no longer loads) and why."""
+    current = container.matrix().matrix.version
+    version = request.args.get("version", "").strip() or current
+    if version == current:
+        info = next((v for v in known if v.current), None) or state.VersionInfo(current, "", None, None, True)
+        return info, matrix_table(container.matrix().matrix, state.label_of(container)), ()
+    info, parsed, problems = state.stored(container, version, known)
+    return info, (matrix_table(parsed, info.label) if parsed else None), problems
 
 
 @matrix.get("/matrix/diff")
@@ -70,9 +89,14 @@ def _by_section(changes) -> list[tuple[str, list]]:
 @requires(VIEW)
 def api_matrix():
     container = _container()
-    table = matrix_table(container.matrix().matrix, state.label_of(container))
-    return jsonify({"version": table.version, "label": table.label,
-                    "validation": state.validation(container).as_dict(), "table": table.as_dict()})
+    try:
+        shown, table, problems = _shown(container, state.versions(container))
+    except state.UnknownVersion as exc:
+        return jsonify({"error": f"no stored matrix has version {exc.args[0]!r}; "
+                                 "GET /api/matrix/versions lists them"}), 404
+    return jsonify({"version": shown.version, "label": shown.label, "current": shown.current,
+                    "validation": state.validation(container).as_dict(),
+                    "table": table.as_dict() if table else None, "problems": [asdict(p) for p in problems]})
 
 
 @matrix.get("/api/matrix/versions")

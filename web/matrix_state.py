@@ -2,6 +2,7 @@
 versions, and two of them compared. Plain values; the views only render them."""
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -100,8 +101,7 @@ def problem_view(problem: Problem) -> ProblemView:
 # -- the matrix in force and rules/ ----------------------------------------------------------------
 
 class _Cache:
-    """Results keyed by what they are computed from; a matrix version is a content hash, so a stored
-    version parsed once stays right."""
+    """A few results, keyed by what they are computed from (files' content or stamps)."""
 
     def __init__(self, size: int = 32):
         self.size, self.items, self.lock = size, {}, threading.Lock()
@@ -179,11 +179,19 @@ def compare(container: Container, old: str, new: str, known: list[VersionInfo]) 
     """`old` against `new`: each a stored version, or ON_DISK for `rules/` as it stands."""
     old_info, old_files = _side(container, old, known)
     new_info, new_files = _side(container, new, known)
-    old_matrix, old_problems = _parsed(_key(container, old_info.version), old_files)
-    new_matrix, new_problems = _parsed(_key(container, new_info.version), new_files)
+    old_matrix, old_problems = _parsed(old_files)
+    new_matrix, new_problems = _parsed(new_files)
     changes = semantic_diff(old_matrix, new_matrix) if old_matrix and new_matrix else []
     return Comparison(old_info, new_info, tuple(changes), tuple(text_diff(old_files, new_files)),
                       old_problems + new_problems)
+
+
+def stored(container: Container, version: str, known: list[VersionInfo]
+           ) -> tuple[VersionInfo, Matrix | None, tuple[ProblemView, ...]]:
+    """A stored version (or ON_DISK) parsed to be read; its matrix is None when it no longer loads."""
+    info, files = _side(container, version, known)
+    matrix, problems = _parsed(files)
+    return info, matrix, problems
 
 
 def _side(container: Container, version: str, known: list[VersionInfo]) -> tuple[VersionInfo, dict[str, str]]:
@@ -205,13 +213,12 @@ def _files(container: Container, version: str) -> dict[str, str] | None:
         return tx.matrix_files(version)
 
 
-def _key(container: Container, version: str):
-    """A parsed side's cache key: its version, or for rules/ (which changes under one name) its files' stamps."""
-    return (ON_DISK, _fingerprint(container.settings.rules)) if version == ON_DISK else version
-
-
-def _parsed(key, files: dict[str, str]) -> tuple[Matrix | None, tuple[ProblemView, ...]]:
+def _parsed(files: dict[str, str]) -> tuple[Matrix | None, tuple[ProblemView, ...]]:
+    """The files parsed once per content (rules/ changes under one name, so a name is no key)."""
     def parse():
         matrix, problems = matrix_from_files(files)
         return matrix, tuple(problem_view(p) for p in problems if p.severity == "error")
-    return _stored.get(key, parse)
+    digest = hashlib.sha256()
+    for path, text in sorted(files.items()):
+        digest.update(path.encode() + b"\0" + text.encode() + b"\0")
+    return _stored.get(digest.hexdigest(), parse)
