@@ -100,9 +100,11 @@ def what_if_page():
 
 
 def _what_if_view(result: dict, status: int):
-    # htmx puts the result under the form; without JavaScript the form posts and gets a whole page.
-    template = "audit/what_if.html" if request.headers.get("HX-Request") else "audit/what_if_page.html"
-    return render_template(template, w=result, limit=MAX_DELIVERIES), status
+    # htmx puts the result under the form (it swaps only a 2xx answer, so a refusal is a 200 there);
+    # without JavaScript the form posts and gets a whole page with the status that fits.
+    if request.headers.get("HX-Request"):
+        return render_template("audit/what_if.html", w=result, limit=MAX_DELIVERIES)
+    return render_template("audit/what_if_page.html", w=result, limit=MAX_DELIVERIES), status
 
 
 @audit_page.post("/api/audit/what-if")
@@ -171,8 +173,5 @@ def _template(rules: str | Path) -> str:
 
 
 def _charts(r: dict) -> dict:
-    return {"health": charts.bar_chart("Points taken off the score", {
-        line["what"]: line["points"] for line in r["health"]["lines"]}),
-        "timers": {row["timer"] + "/" + row["target"]: charts.bar_chart(
-            f"{row['timer']} ({row['target']}): when timers were met", {
-                b["label"]: b["count"] for b in row["distribution"]}) for row in r["timers"]}}
+    return {"miss_rate": charts.bar_chart("Share of deadlines missed, by timer and target", {
+        f"{row['timer']} {row['target']}": row["miss_rate"] for row in r["timers"]}, charts.percent)}
