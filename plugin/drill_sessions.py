@@ -155,6 +155,11 @@ class DrillSessions:
         return self.repo.change(session_id, finish)
 
 
+def may_open(session: DrillSession, user: str, runs_drills: bool) -> bool:
+    """A trainer opens every drill; anyone else only the drills that name them among the trainees."""
+    return runs_drills or user in session.trainees
+
+
 def _playing(session: DrillSession) -> None:
     if session.finished:
         raise DrillOver(f"drill session {session.id} is finished; start a new one to play again")

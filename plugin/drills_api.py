@@ -8,14 +8,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask_login import current_user
 
 from simulator.drills.onboarding import difficulty, objectives_of
 from simulator.drills.session import DrillError
 from simulator.drills.view import state
 
 from . import api_auth, trainees
-from .access import PLAY_DRILLS, RUN_DRILLS
-from .drill_sessions import BadDrillRequest, DrillOver, DrillSessions
+from .access import PLAY_DRILLS, RUN_DRILLS, allowed
+from .drill_sessions import BadDrillRequest, DrillOver, DrillSessions, may_open
 from .store.drills import DrillNotFound, DrillRepository
 
 drills = Blueprint("drills_api", __name__, url_prefix="/api")    # "drills" is the page at /drills
@@ -26,7 +27,18 @@ def require_access():
     """Starting drills and reading trainees' records is the trainers'; playing one's drill, anyone's
     but a viewer's."""
     starting = request.method == "POST" and request.path.rstrip("/").endswith("/drills")
-    return api_auth.check(RUN_DRILLS if starting or request.path.startswith("/api/trainees") else PLAY_DRILLS)
+    refused = api_auth.check(RUN_DRILLS if starting or request.path.startswith("/api/trainees") else PLAY_DRILLS)
+    session_id = (request.view_args or {}).get("session_id")
+    if refused is None and session_id is not None and not _visible(_sessions().repo.get(_id(session_id))):
+        raise DrillNotFound(f"no drill session {session_id}")     # someone else's drill: as if there were none
+    return refused
+
+
+def _visible(session) -> bool:
+    """A dashboard user sees their own drills, a trainer all; the API token sees all."""
+    if request.headers.get("Authorization") or not current_user.is_authenticated:
+        return True
+    return may_open(session, current_user.name, allowed(current_user.role, RUN_DRILLS))
 
 
 MAX_ID = 2**31 - 1          # beyond what either database's integer column holds: no such session
@@ -92,7 +104,7 @@ def catalogue():
                        "difficulty": difficulty(s), "objectives": objectives_of(s),
                        "roles": s.drill.get("roles", []), "tickets": len(s.tickets)} for s in scenarios],
         "problems": problems,
-        "sessions": [s.to_json() for s in sessions.repo.recent(RECENT)],
+        "sessions": [s.to_json() for s in sessions.repo.recent(RECENT) if _visible(s)],
     })
 
 

@@ -100,6 +100,20 @@ def test_a_trainee_sees_and_opens_only_the_drills_that_name_them(app):
     assert trainer.get(f"/drills/{theirs}").status_code == 200          # a trainer sees every drill
 
 
+def test_through_the_api_too_a_trainee_reaches_only_their_own_drills(app):
+    trainer = client_as(app, "trainer")
+    mine, theirs = start(trainer, ["ana"]), start(trainer, ["ben"])
+    ana = client_as(app, "trainee", "ana")
+    assert [s["id"] for s in ana.get("/api/drills").json["sessions"]] == [mine]
+    assert ana.get(f"/api/drills/{mine}").status_code == 200
+    assert ana.get(f"/api/drills/{theirs}").status_code == 404
+    token = {"X-CSRFToken": csrf_token(ana.get(f"/drills/{mine}").text)}
+    assert ana.post(f"/api/drills/{theirs}/actions", json={"do": "acknowledge"}, headers=token).status_code == 404
+    assert ana.post(f"/api/drills/{mine}/actions", json={"do": "acknowledge"}, headers=token).status_code == 201
+    assert trainer.get(f"/api/drills/{theirs}").status_code == 200
+    assert len(trainer.get("/api/drills").json["sessions"]) == 2
+
+
 def test_an_action_without_its_csrf_token_is_refused(app):
     session = start(client_as(app, "trainer"), ["ana"])
     ana = client_as(app, "trainee", "ana")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 
 from plugin import trainees as trainee_records
-from plugin.drill_sessions import BadDrillRequest, DrillOver, DrillSessions
+from plugin.drill_sessions import BadDrillRequest, DrillOver, DrillSessions, may_open
 from plugin.drills_api import _sessions as drill_sessions
 from plugin.store.drills import DrillNotFound, DrillSession
 from simulator.drills import debrief as debriefs
@@ -268,7 +268,7 @@ def _open(session_id: int, replay: bool | None = True):
     except DrillNotFound:
         stored = None
     user = current_user()
-    if stored is None or not (user.can(RUN_DRILLS) or user.name in stored.trainees):
+    if stored is None or not may_open(stored, user.name, user.can(RUN_DRILLS)):
         abort(404)
     if replay is False or (replay is None and stored.finished):
         return stored, None
