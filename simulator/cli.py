@@ -23,7 +23,7 @@ console = Console(highlight=False, soft_wrap=True)
 DEFAULT_START = "2026-01-05"        # a Monday; fixed so the same seed gives the same report
 COMPARED = ("severity", "level", "owner", "first_page", "breaches")
 # The service's CLI puts here how to keep a finished run's report (in its database); the simulator
-# itself knows no database. Called as keep(kind, params, summary, details) -> the run's id.
+# itself knows no database. Called as keep(kind, params, summary, details, loaded_into_db=n) -> the run's id.
 KEEP_REPORT = "escalator.keep_simulation_report"
 record_option = click.option("--record/--no-record", default=True, show_default=True,
                              help="Also keep the report in the database, for the dashboard's /simulations.")
@@ -106,13 +106,13 @@ def simulation_summary(result, seed: int, incidents: int, days: int, start: str)
             **summarize(result.store, result.ended)}
 
 
-def _keep(kind: str, params: dict, summary: dict, details: dict) -> None:
+def _keep(kind: str, params: dict, summary: dict, details: dict, loaded_into_db: int = 0) -> None:
     """Keep the report where the service's CLI says; an unreachable database is one line, the files stay."""
     keep = click.get_current_context().meta.get(KEEP_REPORT)
     if keep is None:
         return
     try:
-        run_id = keep(kind, params, summary, details)
+        run_id = keep(kind, params, summary, details, loaded_into_db=loaded_into_db)
     except EscalatorError as exc:
         console.print(f"[yellow]the report was not kept in the database:[/yellow] {escape(str(exc))}")
         return

@@ -12,7 +12,7 @@ from plugin.simulation_reports import KEPT_TICKETS, attainment, report_run
 from plugin.store.simulation_runs import SimulationRun, SimulationRunNotFound, SimulationRunRepository
 from plugin.store.sql import SqlStore
 
-from .conftest import RULES
+from .conftest import RULES, fresh_postgres_store
 
 SMALL = ["--incidents", "40", "--days", "2", "--seed", "3", "--engine", "python", "--rules", str(RULES)]
 
@@ -62,6 +62,13 @@ def test_no_record_writes_only_the_files(database, tmp_path):
     assert runs(database).count() == 0 and "kept in the database" not in result.output
 
 
+def test_the_simulator_alone_keeps_nothing_since_it_knows_no_database(database, tmp_path):
+    from simulator.cli import simulate
+    result = CliRunner().invoke(simulate, [*SMALL, "--out", str(tmp_path / "out")], catch_exceptions=False)
+    assert result.exit_code == 0 and (tmp_path / "out" / "summary.json").exists()
+    assert runs(database).count() == 0 and "database" not in result.output
+
+
 def test_an_unreachable_database_is_one_line_and_the_files_are_still_written(tmp_path, monkeypatch):
     monkeypatch.setenv("ESCALATOR_DATABASE_URL", "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/none")
     result = run("simulate", *SMALL, "--out", tmp_path / "out")
@@ -108,8 +115,14 @@ def _run(n: int, **changes) -> SimulationRun:
     return SimulationRun(**{**values, **changes})
 
 
-def test_runs_are_listed_newest_first_a_page_at_a_time(tmp_path):
-    repo = runs(f"sqlite:///{tmp_path / 'runs.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def repo(request, tmp_path):
+    store = SqlStore(f"sqlite:///{tmp_path}/runs.db") if request.param == "sqlite" else fresh_postgres_store()
+    yield SimulationRunRepository(store.engine)
+    store.dispose()
+
+
+def test_runs_are_listed_newest_first_a_page_at_a_time(repo):
     ids = [repo.record(_run(n)).id for n in range(5)]
     assert [r.title for r in repo.page(limit=2)] == ["run 4", "run 3"]
     assert [r.title for r in repo.page(limit=2, offset=4)] == ["run 0"]
@@ -118,6 +131,19 @@ def test_runs_are_listed_newest_first_a_page_at_a_time(tmp_path):
     assert got.details == {"n": 2} and got.created_at == T0 + timedelta(minutes=2) and got.loaded_into_db == 0
     with pytest.raises(SimulationRunNotFound):
         repo.get(ids[-1] + 1)
+
+
+def test_runs_kept_at_the_same_instant_are_listed_last_kept_first(repo):
+    first, second = repo.record(_run(1)), repo.record(_run(1, title="again"))
+    assert [r.id for r in repo.page()] == [second.id, first.id]
+
+
+def test_a_report_reads_back_as_it_was_kept(repo):
+    changed = {"breaches": [[], ["ack", "plan"]], "first_page": [None, "2026-01-05T10:00:00+00:00"]}
+    details = {"changed": {"jira/SUP-1": changed}, "total": 1, "aggregate": {"breaches": [0, 2]}}
+    kept = repo.record(_run(3, kind="replay", summary={"changed_by_field": {"breaches": 1}, "headline": {"mtta": None}},
+                            details=details, loaded_into_db=12))
+    assert repo.get(kept.id) == kept and kept.details == details
 
 
 def test_a_run_of_an_unknown_kind_is_refused(tmp_path):

@@ -104,6 +104,13 @@ def test_a_viewer_cannot_start_a_simulation(client, kept, runs):
     assert runs.count() == 2
 
 
+def test_a_start_without_its_csrf_token_is_refused(client, app):
+    log_in(client, "lead")
+    answer = client.post("/simulations", data={"incidents": "5", "days": "1", "seed": "1"})
+    assert answer.status_code == 400 and "CSRF" in answer.text
+    assert app.extensions["escalator.simulations"].running is None
+
+
 # -- the list and a run -----------------------------------------------------------------------------
 
 def test_the_list_shows_each_run_newest_first_with_its_headline_figures(client, kept, simulated):
