@@ -1,6 +1,7 @@
 """The OpenAPI description of `/api`: a valid document, merged from its fragments without silent overrides,
-covering every route the app serves, and matching what each route really answers (status, content type
-and body), from real deliveries through the intake and processor, reviews and drills."""
+covering every route the app serves, matching what each route really answers (status, content type and
+body) from real deliveries through the intake and processor, reviews and drills, and naming the permission
+each route enforces."""
 import json
 import re
 from datetime import timedelta
@@ -21,8 +22,6 @@ from .test_webhooks import SECRET, drain, outage_payload, post_jira
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch"}
 SCENARIO = "01-checkout-outage-unacknowledged.yaml"
-
-
 TOKEN = "t0ken"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -73,6 +72,13 @@ def test_every_api_route_is_described_and_every_described_route_exists(make_app)
     assert {route for route in served if route[0].startswith("/api/")} - documented == set(), \
         "describe these in web/openapi/<area>.yaml"
     assert documented - served == set(), "described but not served"
+
+
+def test_every_route_that_needs_a_credential_describes_the_401_and_the_403():
+    missing = [(method, path) for path, item in spec()["paths"].items() for method, operation in item.items()
+               if method in HTTP_METHODS and operation.get("security") != []
+               and not {"401", "403"} <= set(operation["responses"])]
+    assert missing == []
 
 
 BASE = "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\ncomponents: {schemas: {Error: {type: object}}}\n"
@@ -254,7 +260,7 @@ def test_a_role_without_the_permission_gets_a_described_403(make_app, role, path
     app = make_app(api_token=TOKEN)
     add_user(app, role, role)
     client = app.test_client()
-    log_in(client, role)
+    assert log_in(client, role).status_code == 302
     assert f"your role ({role})" in call(client, "GET", path, 403, headers={})["error"]
 
 
@@ -289,11 +295,11 @@ def test_each_operation_refuses_exactly_the_roles_its_permission_leaves_out(make
         add_user(app, role, role)
     for role in access.ROLES:
         client = app.test_client()
-        log_in(client, role)
+        assert log_in(client, role).status_code == 302
         csrf = {"X-CSRFToken": page_csrf_token(client)}
         for method, path, permission in guarded_operations():
-            body = {} if method == "GET" else {"json": {}}
-            answer = client.open(example(path), method=method, headers=csrf, **body)
+            sent = {} if method == "GET" else {"json": {}}
+            answer = client.open(example(path), method=method, headers=csrf, **sent)
             refused = answer.status_code == 403
             assert refused != access.allowed(role, permission), (role, method, path, answer.status_code, answer.json)
             check_response(answer, method, example(path))
