@@ -43,7 +43,7 @@ def _shown(container, known: list[state.VersionInfo]):
     version = request.args.get("version", "").strip() or current
     if version == current:
         info = next((v for v in known if v.current), None) or state.VersionInfo(current, "", None, None, True)
-        return info, matrix_table(container.matrix().matrix, state.label_of(container)), ()
+        return info, matrix_table(container.matrix().matrix, info.label), ()
     info, parsed, problems = state.stored(container, version, known)
     return info, (matrix_table(parsed, info.label) if parsed else None), problems
 

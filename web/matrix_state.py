@@ -145,12 +145,6 @@ def _fingerprint(rules: str | Path) -> tuple:
     return tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files))
 
 
-def label_of(container: Container) -> str:
-    """The `version:` text the matrix in force declares (e.g. 2026.11)."""
-    files = _files(container, container.matrix().matrix.version)
-    return declared_version(files.get("matrix.yaml", "")) if files else ""
-
-
 # -- stored versions -------------------------------------------------------------------------------
 
 def versions(container: Container) -> list[VersionInfo]:
