@@ -92,6 +92,10 @@ GET_OK = "{get: {responses: {'200': {description: ok}}}}"
      "schemas Error is described in both base.yaml and a.yaml"),
     ({"a.yaml": f"paths:\n  /api/x: {GET_OK}\n  /api/x: {GET_OK}\n"}, "a.yaml: repeated key(s) paths./api/x (line 3)"),
     ({"a.yaml": "openapi: 3.0.0\npaths: {}\n"}, "a.yaml: a fragment holds only paths and components, not openapi"),
+    ({"a.yaml": "paths:\n  /api/x: {get: {responses: {200: {description: ok}}}}\n"},
+     "a.yaml: quote the key 200 under paths./api/x.get.responses ('200')"),
+    ({"a.yaml": "components:\n  schemas:\n    Due: {type: string, examples: [2026-12-31]}\n"},
+     "a.yaml: quote the value 2026-12-31 at components.schemas.Due.examples.0; YAML read it as a date"),
 ])
 def test_fragments_that_do_not_merge_are_an_error_naming_the_files(tmp_path, fragments, message):
     (tmp_path / "base.yaml").write_text(BASE)

@@ -77,4 +77,21 @@ def _load(path: Path) -> dict:
     loaded = yaml.safe_load(text)
     if not isinstance(loaded, dict):
         raise SpecError(f"{path.name}: expected a mapping at the top")
+    _check_json(loaded, path.name, ())
     return loaded
+
+
+def _check_json(node, name: str, where: tuple) -> None:
+    """Only what JSON holds: YAML reads an unquoted 200 as a number and 2026-12-31 as a date, which the
+    served document could not carry (and a number among string keys cannot even be sorted)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise SpecError(f"{name}: quote the key {key!r} under {'.'.join(where) or 'the top'} ('{key}')")
+            _check_json(value, name, (*where, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            _check_json(item, name, (*where, str(index)))
+    elif not isinstance(node, str | int | float | bool | type(None)):
+        raise SpecError(f"{name}: quote the value {node!s} at {'.'.join(where)}; "
+                        f"YAML read it as a {type(node).__name__}")
