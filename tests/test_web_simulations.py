@@ -233,9 +233,11 @@ def test_a_second_simulation_waits_for_the_first(client, app, runs):
     assert "Running: 10 incidents over 1 day, seed 1,\n  started by admin" in listed
     refused = start(client, incidents="10", days="1", seed="2")
     assert refused.status_code == 409 and "still running" in refused.text
+    assert 'hx-trigger="every 3s"' in listed, "the list fetches itself while one runs"
     release.set()
     jobs.wait(timeout=30)
     assert runs.count() == 1 and jobs.running is None
+    assert "hx-trigger" not in client.get("/simulations").text, "and stops once none runs"
 
 
 def test_a_failed_simulation_is_said_on_the_list(client, app, runs):

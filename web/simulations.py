@@ -16,6 +16,7 @@ simulations = Blueprint("simulations", __name__)
 # Starting a simulation costs CPU: the people who run drills and exercises (admins, leads, trainers).
 RUN_SIMULATIONS = RUN_DRILLS
 PER_PAGE, MAX_PER_PAGE = 20, 100
+REFRESH_SECONDS = 3             # how often the list looks again while a simulation runs here
 DIFF_PER_PAGE = 100
 LARGEST_ID = 999_999_999        # PostgreSQL's integer: a longer id is simply not there
 SIDES = ("baseline", "candidate")
@@ -63,7 +64,8 @@ def index():
     runs = repo.page(limit=PER_PAGE, offset=(page - 1) * PER_PAGE)
     jobs = page_simulations()
     return render_template("simulations/index.html", runs=runs, total=total, page=page, per_page=PER_PAGE,
-                           running=jobs.running, last=jobs.last, limits=_limits(), asked=_default_form())
+                           running=jobs.running, last=jobs.last, limits=_limits(), asked=_default_form(),
+                           refresh=REFRESH_SECONDS)
 
 
 @simulations.post("/simulations")
@@ -78,7 +80,7 @@ def start():
         return _index_with(["a simulation started here is still running; start the next one when it is done"],
                            asked), 409
     flash(f"Simulating {numbers['incidents']:,} incidents over {_days(numbers['days'])} (seed {numbers['seed']}). "
-          "The report appears in this list when it is done; reload to see it.", "info")
+          "Its report appears in this list when it is done.", "info")
     return redirect(url_for("simulations.index"))
 
 
@@ -139,7 +141,7 @@ def _index_with(problems: list[str], asked: dict):
     repo, jobs = repository(), page_simulations()
     return render_template("simulations/index.html", runs=repo.page(limit=PER_PAGE), total=repo.count(), page=1,
                            per_page=PER_PAGE, running=jobs.running, last=jobs.last, limits=_limits(),
-                           asked=asked, problems=problems)
+                           asked=asked, problems=problems, refresh=REFRESH_SECONDS)
 
 
 def _days(days: int) -> str:

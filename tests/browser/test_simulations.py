@@ -59,14 +59,16 @@ def test_a_replay_shows_its_diff_filtered_by_field_with_customer_text_as_text(lo
 def test_a_trainer_starts_a_simulation_and_finds_its_report(logged_in, live_server, kept):
     page = logged_in("trainer")
     page.goto("/simulations")
-    page.fill("input[name=incidents]", "20")
+    page.fill("input[name=incidents]", "150")
     page.fill("input[name=days]", "1")
     page.fill("input[name=seed]", "12")
     page.click("form.sim-start button[type=submit]")
     page.wait_for_url(re.compile(r"/simulations$"))
-    assert page.get_by_text("Simulating 20 incidents over 1 day (seed 12)").is_visible()
+    assert page.get_by_text("Simulating 150 incidents over 1 day (seed 12)").is_visible()
+    assert page.locator(".sim-running").is_visible(), "a few seconds of work: still running when the list shows"
     live_server.app.extensions["escalator.simulations"].wait(timeout=120)
-    page.reload()
-    assert page.locator("table.sim-runs tbody tr").first.inner_text().startswith(
-        "Simulation\tSimulation: 20 incidents over 1 day, seed 12")
+    # No reload: while it ran, the list kept fetching itself.
+    newest = page.locator("table.sim-runs tbody tr").first
+    newest.get_by_text("Simulation: 150 incidents over 1 day, seed 12").wait_for(timeout=15_000)
+    assert page.locator("table.sim-runs tbody tr").count() == 3 and page.locator(".sim-running").count() == 0
     screenshot(page, "simulations-started")
