@@ -60,3 +60,18 @@ def test_picking_two_versions_shows_what_changed(logged_in, live_server, older):
     assert page.locator("table.diff tr.add", has_text="ack: 15m").count() == 1
     assert page.locator("script:not([src])").count() == 0
     screenshot(page, "matrix-diff")
+
+
+def test_an_earlier_version_reads_as_the_same_table_with_a_note(logged_in, live_server, older):
+    page = logged_in("viewer")
+    page.goto("/matrix")
+    page.click(f"table.versions a[href='/matrix?version={older}']")
+    page.wait_for_url(re.compile(rf"/matrix\?version={older}$"))
+    assert "not the matrix in force" in page.locator("p.notice").inner_text()
+    cell = page.locator("td.cell[data-severity=critical][data-level=L1]")
+    assert "ack 20m" in cell.locator("ul.timers").inner_text()
+    assert HOSTILE in page.locator("tr#level-L1 th").inner_text()
+    page.click("p.notice >> text=compare it with the one in force")
+    page.wait_for_url(re.compile(r"/matrix/diff\?from="))
+    assert page.locator("table.changes tr", has_text="critical ack").count() == 1
+    screenshot(page, "matrix-earlier-version-diff")
