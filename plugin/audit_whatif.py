@@ -10,12 +10,13 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
 
 from simulator.cli import COMPARED, compare
-from simulator.generator import Delivery
+from simulator.generator import Delivery, generate
 from simulator.replay import replay
 from simulator.report import per_ticket
 
@@ -26,6 +27,8 @@ from .matrix.loader import MATRIX_FILE, TEMPLATES_DIR, read_matrix
 
 MAX_DELIVERIES = 1000               # a replay of both matrices stays within seconds
 MAX_MATRIX_BYTES = 256 * 1024
+GENERATED_INCIDENTS = 60            # a sample when nothing was recorded (a demo database holds no deliveries)
+GENERATED_SEED = 1
 SHOWN = "matrix.yaml"               # the candidate's name in messages, wherever it was written
 
 
@@ -48,6 +51,14 @@ def what_if(candidate: str, rules_dir: str | Path, rows: Sequence[dict], total: 
         if not rows:
             return {**result, "tickets": 0, "changed": [], "totals": {}}
         return {**result, **differences(rows, Path(rules_dir), folder, engine)}
+
+
+def generated_rows(since: datetime, until: datetime) -> list[dict]:
+    """Deliveries of GENERATED_INCIDENTS simulated incidents in [since, until), as recorded rows look."""
+    days = max(1, round((until - since) / timedelta(days=1)))
+    generated = generate(seed=GENERATED_SEED, incidents=GENERATED_INCIDENTS, days=days, start=since)
+    return [{"received_at": d.at, "platform": d.platform, "headers": d.headers, "body": d.body}
+            for d in generated[:MAX_DELIVERIES]]
 
 
 def differences(rows: Sequence[dict], current: Path, candidate: Path, engine: str) -> dict:

@@ -2,7 +2,9 @@
 deliveries as described, a broken candidate shown with its lines (never a 500), and hostile text escaped."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from io import BytesIO
 
 import pytest
 
@@ -10,16 +12,32 @@ from web.audit import audit_page
 
 from .conftest import RULES
 from .openapi_check import check_request, check_response
-from .test_web_reviews import csrf_token, log_in, with_pages
 from .test_webhooks import SECRET, drain, outage_payload, post_jira
 
 SHIPPED = (RULES / "matrix.yaml").read_text()
+PASSWORD = "correct horse battery"
 HOSTILE = "<script>alert(1)</script>{{7*7}}"
+
+
+def log_in(client, role: str) -> None:
+    """Add a user with `role` and log the client in through the login form."""
+    from plugin.passwords import hash_password
+    client.application.extensions["escalator.users"].add(role, role, hash_password(PASSWORD),
+                                                         client.application.extensions["escalator"].clock.now())
+    answer = client.post("/login", data={"name": role, "password": PASSWORD,
+                                         "csrf_token": csrf_token(client.get("/login").text)})
+    assert answer.status_code == 302, answer.text
+
+
+def csrf_token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
 @pytest.fixture
 def client(make_app, clock):
-    app = with_pages(make_app(jira_webhook_secret=SECRET), audit_page)
+    app = make_app(jira_webhook_secret=SECRET)
+    if audit_page.name not in app.blueprints:
+        app.register_blueprint(audit_page)
     client = app.test_client()
     post_jira(client, outage_payload("SUP-7"), delivery="d-7")
     post_jira(client, outage_payload("SUP-8", summary=f"Checkout is down {HOSTILE}"), delivery="d-8")
@@ -71,6 +89,17 @@ def test_a_what_if_with_the_matrix_in_force_replays_both_and_changes_nothing(cli
     assert (answer.json["deliveries"], answer.json["tickets"], answer.json["changed"]) == (2, 2, [])
 
 
+def test_with_nothing_recorded_a_generated_sample_is_replayed_instead(client):
+    log_in(client, "admin")
+    body = {"matrix": SHIPPED, "days": 1, "source": "generated"}
+    answer = post_api(client, body)
+    check_response(answer, "POST", "/api/audit/what-if")
+    check_request("POST", "/api/audit/what-if", json=body, headers={"Authorization": "Bearer t"})
+    assert answer.json["source"] == "generated"
+    assert answer.json["deliveries"] == answer.json["total"] > 2 and answer.json["tickets"] > 2
+    assert answer.json["changed"] == []
+
+
 def test_a_candidate_shows_each_ticket_it_would_decide_differently(client):
     log_in(client, "lead")
     candidate = SHIPPED.replace("then: {severity: critical, level: L1, labels: [escalation, outage]}",
@@ -88,6 +117,7 @@ def test_a_candidate_shows_each_ticket_it_would_decide_differently(client):
     ({"matrix": "levels: [\n"}, 422, "YAML syntax"),
     ({"matrix": ""}, 400, "send a JSON object with `matrix`"),
     ({"matrix": SHIPPED, "days": 3}, 400, "days is one of 1, 7, 30, not 3"),
+    ({"matrix": SHIPPED, "source": "tomorrow"}, 400, "source is recorded or generated, not 'tomorrow'"),
 ])
 def test_a_bad_what_if_request_is_answered_with_what_is_wrong(client, body, status, message):
     log_in(client, "admin")
@@ -111,7 +141,6 @@ def test_the_form_shows_a_broken_candidate_with_its_line_and_escapes_what_was_pa
 def test_the_form_without_javascript_gets_a_whole_page_and_an_upload_is_read(client):
     log_in(client, "admin")
     token = csrf_token(client.get("/audit").text)
-    from io import BytesIO
     answer = client.post("/audit/what-if", content_type="multipart/form-data", data={
         "csrf_token": token, "days": "7", "matrix": "", "matrix_file": (BytesIO(SHIPPED.encode()), "matrix.yaml")})
     assert answer.status_code == 200, answer.text

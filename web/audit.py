@@ -10,7 +10,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from plugin.access import AUDIT
 from plugin.audit import FORMULA, PERIOD, Reach, audit
-from plugin.audit_whatif import MAX_DELIVERIES, MAX_MATRIX_BYTES, what_if
+from plugin.audit_whatif import GENERATED_INCIDENTS, MAX_DELIVERIES, MAX_MATRIX_BYTES, generated_rows, what_if
 from plugin.engine.limits import engine_problems
 from plugin.matrix.lint import lint
 from plugin.matrix.loader import MATRIX_FILE, read_matrix
@@ -24,6 +24,7 @@ from .auth import requires
 audit_page = Blueprint("audit", __name__)
 DAYS = (1, 7, 30)           # how far back a what-if reaches for recorded deliveries
 DEFAULT_DAYS = 7
+SOURCES = ("recorded", "generated")
 
 
 class BadCandidate(ValueError):
@@ -79,6 +80,7 @@ def index():
     return render_template("audit/index.html", r=report, simulated=simulated, hidden=hidden, formula=FORMULA,
                            charts=_charts(report), template=_template(container.settings.rules), days=DAYS,
                            default_days=DEFAULT_DAYS, limit=MAX_DELIVERIES, max_bytes=MAX_MATRIX_BYTES,
+                           generated=GENERATED_INCIDENTS,
                            period_days=PERIOD.days)
 
 
@@ -93,9 +95,10 @@ def api():
 def what_if_page():
     try:
         candidate, days = _form_candidate(), _days(request.form.get("days"))
+        source = _source(request.form.get("source"))
     except BadCandidate as exc:
         return _what_if_view({"valid": False, "problems": [], "error": str(exc)}, 400)
-    result = run_what_if(current_app.extensions["escalator"], candidate, days, _simulated())
+    result = run_what_if(current_app.extensions["escalator"], candidate, days, _simulated(), source)
     return _what_if_view(result, 200 if result["valid"] else 422)
 
 
@@ -114,24 +117,29 @@ def what_if_api():
     if not isinstance(body, dict) or not isinstance(body.get("matrix"), str) or not body["matrix"].strip():
         return jsonify({"error": "send a JSON object with `matrix`: the candidate matrix.yaml as text"}), 400
     try:
-        days = _days(body.get("days"))
+        days, source = _days(body.get("days")), _source(body.get("source"))
     except BadCandidate as exc:
         return jsonify({"error": str(exc)}), 400
     simulated = body.get("simulated") is True
-    result = run_what_if(current_app.extensions["escalator"], body["matrix"], days, simulated)
+    result = run_what_if(current_app.extensions["escalator"], body["matrix"], days, simulated, source)
     if not result["valid"]:
         return jsonify({"error": "the candidate matrix is not valid", **result}), 422
     return jsonify(result)
 
 
-def run_what_if(container, candidate: str, days: int, simulated: bool) -> dict:
-    """Replay the last `days` of recorded deliveries (at most MAX_DELIVERIES) through both matrices."""
+def run_what_if(container, candidate: str, days: int, simulated: bool, source: str = "recorded") -> dict:
+    """Replay the last `days` of recorded deliveries (at most MAX_DELIVERIES), or a generated sample over
+    those days, through both matrices."""
     until = container.clock.now()
     since = until - timedelta(days=days)
-    with container.store.reading() as tx:
-        rows, total = deliveries_for_replay(tx.conn, since, until, MAX_DELIVERIES, simulated=simulated)
+    if source == "generated":
+        rows = generated_rows(since, until)
+        total = len(rows)
+    else:
+        with container.store.reading() as tx:
+            rows, total = deliveries_for_replay(tx.conn, since, until, MAX_DELIVERIES, simulated=simulated)
     result = what_if(candidate, container.settings.rules, rows, total, engine=container.settings.engine)
-    return {**result, "since": since.isoformat(), "until": until.isoformat(), "days": days,
+    return {**result, "since": since.isoformat(), "until": until.isoformat(), "days": days, "source": source,
             "simulated": simulated, "current_version": container.matrix().matrix.version}
 
 
@@ -160,6 +168,14 @@ def _days(value) -> int:
     if days not in DAYS:
         raise BadCandidate(f"days is one of {', '.join(map(str, DAYS))}, not {days}")
     return days
+
+
+def _source(value) -> str:
+    if value in (None, ""):
+        return "recorded"
+    if value not in SOURCES:
+        raise BadCandidate(f"source is recorded or generated, not {value!r}")
+    return value
 
 
 def _template(rules: str | Path) -> str:
