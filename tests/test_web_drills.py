@@ -30,13 +30,12 @@ def solution():
 
 @pytest.fixture
 def app(make_app):
-    from web.drills import bp
-    return browser(make_app(clients={}), bp).application
+    return make_app(clients={})
 
 
 def client_as(app, role, name=None):
-    client = app.test_client()
-    client.environ_base["HTTP_ACCEPT"] = "text/html"
+    """A browser-like client of its own, logged in as a new user with `role`."""
+    client = browser(app)
     log_in(client, role, name)
     return client
 

@@ -27,25 +27,16 @@ def csrf_token(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def with_pages(app, *blueprints):
-    """The app with these pages, whether or not the dashboard lists them yet."""
-    for blueprint in blueprints:
-        if blueprint.name not in app.blueprints:
-            app.register_blueprint(blueprint)
-    return app
-
-
-def browser(app, *blueprints):
+def browser(app):
     """A test client that asks for pages, as a browser does."""
-    client = with_pages(app, *blueprints).test_client()
+    client = app.test_client()
     client.environ_base["HTTP_ACCEPT"] = "text/html,application/xhtml+xml"
     return client
 
 
 @pytest.fixture
 def client(make_app):
-    from web.reviews import bp
-    return browser(make_app(jira_webhook_secret=SECRET), bp)
+    return browser(make_app(jira_webhook_secret=SECRET))
 
 
 @pytest.fixture
@@ -220,8 +211,15 @@ def test_text_people_typed_is_shown_escaped_and_never_evaluated(lead, review_id)
     assert text.count("&lt;script&gt;alert(1)&lt;/script&gt; {{7*7}} &lt;img src=x onerror=alert(2)&gt;") == 2
 
 
-def test_a_review_exports_as_markdown(lead, review_id):
+def test_a_review_exports_as_markdown_and_as_one_self_contained_page(lead, review_id):
+    post(lead, f"/reviews/{review_id}/sections", {"why_it_happened": HOSTILE}, review_id)
     answer = lead.get(f"/reviews/{review_id}/export.md")
     assert answer.status_code == 200 and answer.mimetype == "text/markdown"
     assert answer.text.startswith(f"# After-action review {review_id}: jira/SUP-7")
-    assert 'attachment; filename="review-' in answer.headers["Content-Disposition"]
+    assert answer.headers["Content-Disposition"] == f'attachment; filename="review-{review_id}-jira-SUP-7.md"'
+    page = lead.get(f"/reviews/{review_id}/export.html")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert page.headers["Content-Disposition"] == f'attachment; filename="review-{review_id}-jira-SUP-7.html"'
+    assert "enterprise outage is critical" in page.text and "&lt;script&gt;alert(1)" in page.text
+    assert not re.search(r"<(script|link|img|iframe)\b", page.text.split("</style>")[1])       # loads nothing
+    assert lead.get(f"/reviews/{review_id}/export.pdf").status_code == 404

@@ -63,15 +63,21 @@ def shown(review_id: str):
     return _page(_id(review_id))
 
 
-@bp.get("/<review_id>/export.md")
+@bp.get("/<review_id>/export.<kind>")
 @requires(VIEW)
-def exported(review_id: str):
+def exported(review_id: str, kind: str):
+    """The review as a file to share: Markdown for a wiki, or one self-contained HTML page to attach."""
     reviews = desk()
     review = _review(reviews, _id(review_id))
-    text = markdown(review, reviews.prefill(review), _now())
-    name = f"review-{review.id}-{review.platform}-{review.key}.md".replace("/", "-")
-    return Response(text, mimetype="text/markdown",
-                    headers={"Content-Disposition": f'attachment; filename="{_safe_filename(name)}"'})
+    if kind == "md":
+        text, mimetype = markdown(review, reviews.prefill(review), _now()), "text/markdown"
+    elif kind == "html":
+        text, mimetype = render_template("reviews/export.html", **_context(reviews, review)), "text/html"
+    else:
+        abort(404)
+    name = _safe_filename(f"review-{review.id}-{review.platform}-{review.key}.{kind}")
+    # An attachment: opened from disk it has only its own policy, which allows its inline style.
+    return Response(text, mimetype=mimetype, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # -- changing -------------------------------------------------------------------------------------
@@ -149,18 +155,23 @@ def _attempt(number: int, form_name: str, change, done: str, anchor: str | None 
 def _page(number: int, error: dict | None = None, status: int = 200):
     reviews = desk()
     review = _review(reviews, number)
-    facts = reviews.prefill(review)
-    now, lead = _now(), current_user().can(EDIT_REVIEWS)
+    lead = current_user().can(EDIT_REVIEWS)
     return render_template(
-        "reviews/review.html", review=review, facts=facts, sections=sections_json(review, facts),
-        items=[{"item": a, "overdue": overdue(a, now), "due": due_value(a)} for a in review.actions],
+        "reviews/review.html", **_context(reviews, review),
         owners=sorted(reviews.owners()), ticket_url=_http_only(reviews.ticket_url(review)),
         # Sections freeze with the review; action items are tracked until done, final or not.
         can_write=lead and review.status != FINAL, can_manage=lead,
-        next_status=NEXT_STATUS.get(review.status), status_names=STATUS_NAMES,
-        item_statuses=ITEM_STATUSES, item_status_names=ITEM_STATUS_NAMES, error=error,
+        next_status=NEXT_STATUS.get(review.status), item_statuses=ITEM_STATUSES, error=error,
         typed=lambda form, field, default: _typed(error, form, field, default),
     ), status
+
+
+def _context(reviews: ReviewDesk, review: Review) -> dict:
+    """What the page and the HTML export both show: the pre-fill, the sections and the items."""
+    facts, now = reviews.prefill(review), _now()
+    return {"review": review, "facts": facts, "sections": sections_json(review, facts),
+            "items": [{"item": a, "overdue": overdue(a, now), "due": due_value(a)} for a in review.actions],
+            "status_names": STATUS_NAMES, "item_status_names": ITEM_STATUS_NAMES}
 
 
 def _typed(error: dict | None, form: str, field: str, default: str) -> str:
