@@ -11,6 +11,7 @@ from plugin.passwords import hash_password
 
 from .conftest import RULES, START
 from .openapi_check import check_response
+from .test_webhooks import SECRET, outage_payload, post_jira
 
 PASSWORD = "correct horse battery"
 OLD_ACK, NEW_ACK = "critical: {ack: 15m", "critical: {ack: 10m"
@@ -33,7 +34,7 @@ def edit(rules, old, new):
 @pytest.fixture
 def app(make_app, rules):
     from web.matrix_page import matrix
-    app = make_app(rules=str(rules), api_token="")
+    app = make_app(rules=str(rules), api_token="", jira_webhook_secret=SECRET)
     if matrix.name not in app.blueprints:       # until the dashboard lists the page itself
         app.register_blueprint(matrix)
     return app
@@ -253,3 +254,18 @@ def test_a_stored_version_that_no_longer_loads_is_read_as_its_problems(app, view
     assert "This version no longer loads" in html and "YAML syntax" in html
     body = valid(viewer.get("/api/matrix?version=0badbadbad01"))
     assert body["table"] is None and body["problems"][0]["file"] == "matrix.yaml"
+
+
+def test_each_version_counts_the_tickets_it_decides_and_how_many_are_still_open(app, viewer, rules, clock):
+    from sqlalchemy import update
+
+    from plugin.store.schema import timers
+    for n in (1, 2):
+        post_jira(viewer, outage_payload(f"SUP-{n}"), delivery=f"d-{n}")
+    old, new = second_version(app, rules, clock)
+    post_jira(viewer, outage_payload("SUP-3"), delivery="d-3")
+    with app.extensions["escalator"].store.transaction() as tx:      # SUP-2 is answered: its clocks stop
+        tx.conn.execute(update(timers).where(timers.c.key == "SUP-2").values(state="stopped"))
+    versions = valid(viewer.get("/api/matrix/versions"))["versions"]
+    assert [(v["version"], v["tickets"], v["open_tickets"]) for v in versions] == [(new, 1, 1), (old, 2, 1)]
+    assert re.search(r'<td class="num">2 <small>\(1 open\)</small></td>', viewer.get("/matrix").text)

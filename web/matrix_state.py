@@ -16,6 +16,7 @@ from plugin.matrix.diff import Change, FileDiff, semantic_diff, text_diff
 from plugin.matrix.lint import lint
 from plugin.matrix.loader import read_matrix
 from plugin.matrix.stored import declared_version, matrix_from_files
+from plugin.store.matrix_sql import tickets_by_version
 
 ON_DISK = "rules"       # the `to` of a comparison with what `rules/` holds now, live or not
 
@@ -70,10 +71,13 @@ class VersionInfo:
     created_at: datetime | None
     activated_at: datetime | None
     current: bool
+    tickets: int = 0                    # real tickets pinned to it
+    open_tickets: int = 0               # of which a clock still counts
 
     def as_dict(self) -> dict:
         return {"version": self.version, "label": self.label, "current": self.current,
-                "created_at": _iso(self.created_at), "activated_at": _iso(self.activated_at)}
+                "created_at": _iso(self.created_at), "activated_at": _iso(self.activated_at),
+                "tickets": self.tickets, "open_tickets": self.open_tickets}
 
 
 @dataclass(frozen=True)
@@ -153,8 +157,9 @@ def versions(container: Container) -> list[VersionInfo]:
     with container.store.reading() as tx:
         rows = tx.matrix_versions()
         labels = {row["version"]: _labels.get(row["version"], lambda v=row["version"]: _label(tx, v)) for row in rows}
-    return [VersionInfo(r["version"], labels[r["version"]], r["created_at"], r["activated_at"], r["version"] == current)
-            for r in rows]
+        counts = tickets_by_version(tx.conn)
+    return [VersionInfo(r["version"], labels[r["version"]], r["created_at"], r["activated_at"], r["version"] == current,
+                        *counts.get(r["version"], (0, 0))) for r in rows]
 
 
 def _label(tx, version: str) -> str:
