@@ -146,7 +146,8 @@ def _utcnow() -> datetime:
 # -- the page's own simulations ------------------------------------------------------------------
 
 def simulate_and_record(repo: SimulationRunRepository, *, incidents: int, days: int, seed: int, rules: str,
-                        engine: str, created_at: datetime, start: str = DEFAULT_START) -> SimulationRun:
+                        engine: str, created_at: datetime, start: str = DEFAULT_START,
+                        started_by: str = "") -> SimulationRun:
     """Run a small simulation as `escalator simulate` would, and keep its report."""
     from simulator.cli import simulation_summary
     from simulator.generator import generate
@@ -158,7 +159,7 @@ def simulate_and_record(repo: SimulationRunRepository, *, incidents: int, days: 
     result = replay(deliveries, rules, engine=engine, lean=True, consume=True)
     summary = simulation_summary(result, seed, incidents, days, start)
     params = {"seed": seed, "incidents": incidents, "days": days, "start": start, "rules": str(rules),
-              "engine": engine, "from": "dashboard"}
+              "engine": engine, "started_by": started_by}
     run = report_run("simulate", params, summary, {"tickets": per_ticket(result.store, result.ended)},
                      created_at=created_at)
     return repo.record(run)
@@ -210,7 +211,7 @@ class PageSimulations:
         try:
             # The Python backend: durable_rules keeps one host per process, which the live matrix uses.
             run = self._run(self.repo, incidents=asked["incidents"], days=asked["days"], seed=asked["seed"],
-                            rules=self.rules, engine="python", created_at=self.now())
+                            rules=self.rules, engine="python", created_at=self.now(), started_by=asked["by"])
             outcome = {"run": run.id}
         except Exception as exc:        # a broken matrix or storage: shown on the page, logged here
             log.exception("the simulation started from the dashboard failed")

@@ -196,8 +196,8 @@ def test_a_trainer_starts_a_small_simulation_that_runs_in_the_background_and_is_
     [run] = runs.page()
     assert jobs.last["run"] == run.id and run.title == "Simulation: 30 incidents over 1 day, seed 8"
     assert run.params == {"seed": 8, "incidents": 30, "days": 1, "start": "2026-01-05", "rules": str(RULES),
-                          "engine": "python", "from": "dashboard"}
-    assert "started from this page" in client.get(f"/simulations/{run.id}").text
+                          "engine": "python", "started_by": "tess"}
+    assert "(started from this page by tess)" in client.get(f"/simulations/{run.id}").text
 
 
 @pytest.mark.parametrize("values, problem", [
