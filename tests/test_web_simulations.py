@@ -238,6 +238,9 @@ def test_a_second_simulation_waits_for_the_first(client, app, runs):
     jobs.wait(timeout=30)
     assert runs.count() == 1 and jobs.running is None
     assert "hx-trigger" not in client.get("/simulations").text, "and stops once none runs"
+    empty = client.get(f"/simulations/{runs.page()[0].id}")      # a run that measured nothing reads as such
+    assert empty.status_code == 200 and empty.text.count("Nothing to show.") == 5
+    assert '<td class="num">–</td>' in empty.text
 
 
 def test_a_failed_simulation_is_said_on_the_list(client, app, runs):
