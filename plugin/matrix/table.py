@@ -19,6 +19,7 @@ from ..domain.matrix import (
     Party,
     Rule,
     SeverityTimers,
+    TimerSpec,
 )
 from .words import condition_words, effects_words
 
@@ -192,7 +193,7 @@ def cell(matrix: Matrix, severity: str, level: str) -> Cell:
                 f"{spec.warn_at:.0%}" if spec.timers else "", spec.pause_when_waiting, messages, notes)
 
 
-def _timer(spec) -> TimerView:
+def _timer(spec: TimerSpec) -> TimerView:
     return TimerView(spec.name, _TIMER_WORDS.get(spec.name, spec.name), format_duration(spec.duration),
                      spec.recurring)
 
