@@ -11,15 +11,17 @@ from flask import Flask
 
 from . import auth, filters, security
 from .audit import audit_page
+from .drills import bp as drills
 from .insights import insights
 from .live import live
 from .matrix_page import matrix
 from .openapi import openapi
+from .reviews import bp as reviews
 from .simulations import simulations
 from .tickets import tickets
 
 STATIC, TEMPLATES = str(Path(__file__).parent / "static"), str(Path(__file__).parent / "templates")
-PAGES = [auth.pages, live, tickets, openapi, matrix, insights, simulations, audit_page]
+PAGES = [auth.pages, live, tickets, openapi, matrix, insights, reviews, drills, simulations, audit_page]
 
 
 def init_app(app: Flask) -> None:
