@@ -64,6 +64,26 @@ def test_each_cell_lists_what_the_exceptions_change_there(table):
     assert critical == {"EU personal-data incident"}     # already above high: the priority request changes nothing
 
 
+def test_an_exception_limited_to_a_level_shows_only_in_that_row_and_one_raising_the_level_only_below_it():
+    from plugin.bootstrap import read_sources
+    from plugin.matrix.stored import matrix_from_files
+
+    from .conftest import RULES
+    files = read_sources(RULES)
+    requested = "        - {field: customer.requested_priority, eq: urgent}\n"
+    text = files["matrix.yaml"].replace(requested, requested + "        - {field: current.level, in: [L1, L2]}\n", 1
+                                        ).replace("then: {severity: high, labels: [customer-requested-priority]}",
+              "then: {severity: high, level: L2, labels: [customer-requested-priority]}", 1)
+    matrix, problems = matrix_from_files({**files, "matrix.yaml": text})
+    assert not problems
+    notes = {(c.level, c.severity): {n.name: n.changes for n in c.exceptions}.get("customer-requested urgent priority")
+             for row in matrix_table(matrix).rows for c in row.cells}
+    assert notes[("L1", "low")] == ("severity → high", "level → L2")
+    assert notes[("L1", "critical")] == ("level → L2",)
+    assert notes[("L2", "low")] == ("severity → high",)
+    assert notes[("L2", "critical")] is None and notes[("L3", "low")] is None
+
+
 def test_rules_are_listed_with_their_conditions_in_plain_words(table):
     reopened = next(t for t in table.triggers if t.name == "reopened ticket goes back to specialists")
     assert reopened.when == "the event is reopened and the current severity is one of critical, high"
