@@ -155,3 +155,12 @@ def test_a_form_without_a_candidate_or_its_token_is_refused(client):
     assert broken.status_code == 422 and "YAML syntax" in broken.text
     assert client.post("/audit/what-if", data={"matrix": SHIPPED}).status_code == 400
 
+
+
+def test_a_second_what_if_while_one_replays_is_told_to_retry(client):
+    from web import audit
+    log_in(client, "admin")
+    with audit._replaying:
+        answer = post_api(client, {"matrix": SHIPPED, "days": 1})
+    assert answer.status_code == 503 and "try again in a few seconds" in answer.json["error"]
+    check_response(answer, "POST", "/api/audit/what-if")

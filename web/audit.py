@@ -3,6 +3,7 @@ the recorded deliveries of the last days replayed through the matrix in force an
 candidate (`/api/audit/what-if`). Simulated tickets count only when asked."""
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +30,14 @@ SOURCES = ("recorded", "generated")
 
 class BadCandidate(ValueError):
     """A what-if request without a readable candidate matrix."""
+
+
+class Busy(RuntimeError):
+    """Another what-if is replaying in this process."""
+
+
+# A what-if keeps a core busy for seconds: one at a time per process, the next is told to retry.
+_replaying = threading.Lock()
 
 
 def compute(container, simulated: bool) -> dict:
@@ -98,7 +107,10 @@ def what_if_page():
         source = _source(request.form.get("source"))
     except BadCandidate as exc:
         return _what_if_view({"valid": False, "problems": [], "error": str(exc)}, 400)
-    result = run_what_if(current_app.extensions["escalator"], candidate, days, _simulated(), source)
+    try:
+        result = run_what_if(current_app.extensions["escalator"], candidate, days, _simulated(), source)
+    except Busy as exc:
+        return _what_if_view({"valid": False, "problems": [], "error": str(exc)}, 503)
     return _what_if_view(result, 200 if result["valid"] else 422)
 
 
@@ -121,7 +133,10 @@ def what_if_api():
     except BadCandidate as exc:
         return jsonify({"error": str(exc)}), 400
     simulated = body.get("simulated") is True
-    result = run_what_if(current_app.extensions["escalator"], body["matrix"], days, simulated, source)
+    try:
+        result = run_what_if(current_app.extensions["escalator"], body["matrix"], days, simulated, source)
+    except Busy as exc:
+        return jsonify({"error": str(exc)}), 503
     if not result["valid"]:
         return jsonify({"error": "the candidate matrix is not valid", **result}), 422
     return jsonify(result)
@@ -130,17 +145,25 @@ def what_if_api():
 def run_what_if(container, candidate: str, days: int, simulated: bool, source: str = "recorded") -> dict:
     """Replay the last `days` of recorded deliveries (at most MAX_DELIVERIES), or a generated sample over
     those days, through both matrices."""
-    until = container.clock.now()
-    since = until - timedelta(days=days)
-    if source == "generated":
-        rows = generated_rows(since, until)
-        total = len(rows)
-    else:
-        with container.store.reading() as tx:
-            rows, total = deliveries_for_replay(tx.conn, since, until, MAX_DELIVERIES, simulated=simulated)
-    result = what_if(candidate, container.settings.rules, rows, total, engine=container.settings.engine)
+    if not _replaying.acquire(blocking=False):
+        raise Busy("another what-if is replaying right now; try again in a few seconds")
+    try:
+        until = container.clock.now()
+        since = until - timedelta(days=days)
+        rows, total = _deliveries(container, since, until, simulated, source)
+        result = what_if(candidate, container.settings.rules, rows, total, engine=container.settings.engine)
+    finally:
+        _replaying.release()
     return {**result, "since": since.isoformat(), "until": until.isoformat(), "days": days, "source": source,
             "simulated": simulated, "current_version": container.matrix().matrix.version}
+
+
+def _deliveries(container, since, until, simulated: bool, source: str) -> tuple[list[dict], int]:
+    if source == "generated":
+        rows = generated_rows(since, until)
+        return rows, len(rows)
+    with container.store.reading() as tx:
+        return deliveries_for_replay(tx.conn, since, until, MAX_DELIVERIES, simulated=simulated)
 
 
 def _form_candidate() -> str:
