@@ -71,9 +71,9 @@ def test_an_exception_limited_to_a_level_shows_only_in_that_row_and_one_raising_
     from .conftest import RULES
     files = read_sources(RULES)
     requested = "        - {field: customer.requested_priority, eq: urgent}\n"
-    text = files["matrix.yaml"].replace(requested, requested + "        - {field: current.level, in: [L1, L2]}\n", 1
-                                        ).replace("then: {severity: high, labels: [customer-requested-priority]}",
-              "then: {severity: high, level: L2, labels: [customer-requested-priority]}", 1)
+    text = files["matrix.yaml"].replace(requested, requested + "        - {field: current.level, in: [L1, L2]}\n", 1)
+    text = text.replace("then: {severity: high, labels: [customer-requested-priority]}",
+                        "then: {severity: high, level: L2, labels: [customer-requested-priority]}", 1)
     matrix, problems = matrix_from_files({**files, "matrix.yaml": text})
     assert not problems
     notes = {(c.level, c.severity): {n.name: n.changes for n in c.exceptions}.get("customer-requested urgent priority")
