@@ -7,12 +7,14 @@ once it is resolved. Acknowledged = the `ack` timer stopped; resolved = the firs
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from statistics import mean, median
+from math import fsum
+from statistics import median
 
 from .domain.errors import EscalatorError
 from .domain.timers import STOPPED, Timer
@@ -23,6 +25,8 @@ NONE = "none"
 ESCALATED_FROM = ("", "L1")          # a ticket beyond these levels was escalated
 DAILY_UP_TO = timedelta(days=62)     # longer periods are drawn week by week
 TOP = 5                              # bottlenecks listed
+RATINGS_REMEMBERED = 200_000         # parsed ratings kept by body digest (some 30 MB at most)
+_RATED: dict[tuple[str, bytes], bool | None] = {}
 
 DEFINITIONS = {
     "volume": ("Tickets opened in the period, by the severity they have now.", "none"),
@@ -93,6 +97,7 @@ class Facts:
     log: Sequence[LogFact] = ()                       # in time order per ticket
     timers: Sequence[tuple[str, str, Timer]] = ()    # (platform, key, timer)
     ratings: Sequence[RatingFact] = ()
+    cadences: int = 0                                # recurring timers not listed in `timers`, only counted
 
 
 @dataclass
@@ -133,7 +138,7 @@ def figures(facts: Facts, period: Period, now: datetime) -> dict:
         "escalation_rate": _escalation_rate(stories),
         "mtta": _by_severity_over_time("mtta", stories, ack, period, 60),
         "mttr": _by_severity_over_time("mttr", stories, _resolve_seconds(stories), period, 3600),
-        "sla": _sla(facts.timers, stories, now),
+        "sla": _sla(facts.timers, stories, now, facts.cadences),
         "dwell": _dwell(stories),
         "csat": _csat(facts.ratings, stories),
         "bottlenecks": _bottlenecks(stories),
@@ -158,7 +163,17 @@ def compared(current: dict, previous: dict) -> dict:
 
 
 def good_rating(platform: str, body: bytes, headers: dict) -> bool | None:
-    """A satisfaction delivery read again: good (good, or 4-5 of 5), bad, or None when it holds no rating."""
+    """A satisfaction delivery read again: good (good, or 4-5 of 5), bad, or None when it holds no rating.
+    A delivery never changes, so each body is parsed once per process (remembered by its digest)."""
+    digest = (platform, hashlib.blake2b(body, digest_size=16).digest())
+    if digest not in _RATED:
+        if len(_RATED) >= RATINGS_REMEMBERED:
+            _RATED.clear()
+        _RATED[digest] = _parsed_rating(platform, body, headers)
+    return _RATED[digest]
+
+
+def _parsed_rating(platform: str, body: bytes, headers: dict) -> bool | None:
     try:
         event = parse(platform, json.loads(body), headers)
     except (EscalatorError, ValueError, RecursionError):    # a parser that changed since: no rating
@@ -279,8 +294,8 @@ def _buckets(period: Period, step: timedelta) -> list[datetime]:
     return starts
 
 
-def _sla(timers, stories, now: datetime) -> dict:
-    met, missed, left_out = Counter(), Counter(), 0
+def _sla(timers, stories, now: datetime, cadences: int) -> dict:
+    met, missed, left_out = Counter(), Counter(), cadences
     for platform, key, timer in timers:
         story = stories.get((platform, key))
         if story is None:
@@ -348,7 +363,7 @@ def _ratio(part: int, whole: int) -> float | None:
 
 
 def _mean(values: list[float], unit: int) -> float | None:
-    return round(mean(values) / unit, 2) if values else None
+    return round(fsum(values) / len(values) / unit, 2) if values else None     # statistics.mean is exact, and slow
 
 
 def _median(values: list[float], unit: int) -> float | None:

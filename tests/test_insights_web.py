@@ -33,8 +33,7 @@ def month():
 
 @pytest.fixture
 def client(make_app, month):
-    from web.insights import insights
-    client = browser(make_app(), insights)
+    client = browser(make_app())
     store = client.application.extensions["escalator"].store
     load_month(store, month)
     opened = START - timedelta(days=2)
@@ -156,8 +155,7 @@ def test_a_line_chart_marks_each_series_with_its_own_shape_and_leaves_gaps():
 
 
 def test_an_empty_database_gets_a_page_that_says_how_to_fill_it(make_app):
-    from web.insights import insights
-    client = browser(make_app(), insights)
+    client = browser(make_app())
     log_in(client, "viewer")
     page = client.get("/insights")
     assert page.status_code == 200
