@@ -44,10 +44,13 @@ def _register_error_handlers(app: Flask) -> None:
         messages = {413: f"the body is larger than the limit of {app.config['MAX_CONTENT_LENGTH']} bytes "
                          f"(ESCALATOR_MAX_BODY_BYTES)",
                     404: "no such endpoint", 405: "method not allowed here"}
+        # Keep what the exception says about itself, such as the methods a 405 allows (`Allow`).
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if wants_html():
             pages = {404: "There is no such page.", 405: "This page cannot be used that way."}
-            return render_template("error.html", code=exc.code, message=pages.get(exc.code, exc.description)), exc.code
-        return jsonify({"error": messages.get(exc.code, exc.description)}), exc.code
+            page = render_template("error.html", code=exc.code, message=pages.get(exc.code, exc.description))
+            return page, exc.code, headers
+        return jsonify({"error": messages.get(exc.code, exc.description)}), exc.code, headers
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

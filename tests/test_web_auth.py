@@ -189,3 +189,9 @@ def test_five_wrong_passwords_lock_the_account_for_a_while_even_against_the_righ
     assert locked.status_code == 401 and "locked until" in locked.get_data(as_text=True)
     app.extensions["escalator"].clock.advance(timedelta(minutes=16))
     assert log_in(client, "ana").status_code == 302
+
+
+def test_a_method_not_allowed_says_which_are(app):
+    answer = app.test_client().delete("/api/deliveries")
+    assert answer.status_code == 405 and set(answer.headers["Allow"].split(", ")) >= {"GET"}
+    assert answer.json == {"error": "method not allowed here"}
