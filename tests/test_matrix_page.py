@@ -120,6 +120,9 @@ def test_picking_two_versions_shows_the_change_in_meaning_and_the_lines(app, vie
     old, new = second_version(app, rules, clock)
     index = viewer.get("/matrix").text
     assert f'<option value="{old}" selected>' in index and f'<option value="{new}" selected>' in index
+    since = re.sub(r"\s+", " ", re.search(r'<p class="since">(.*?)</p>', index, re.S).group(1))
+    assert since.startswith(f"Since the previous version <code>{old}</code> (2026.11): <strong>1</strong> change in")
+    assert f'1 file edited · <a href="/matrix/diff?from={old}&amp;to={new}">see what changed</a>' in since
     html = viewer.get(f"/matrix/diff?from={old}&to={new}").text
     assert "What changed in meaning <small>(1)</small>" in html
     assert re.search(r"<strong>critical ack</strong>.*?15m \(24x7\).*?10m \(24x7\)", html, re.S)

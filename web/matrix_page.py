@@ -32,9 +32,17 @@ def index():
     except state.UnknownVersion as exc:
         message = f"No stored matrix has version {exc.args[0]!r}; the versions are listed on the matrix page."
         return render_template("error.html", code=404, message=message), 404
+    pair = state.default_pair(known)
     return render_template("matrix/index.html", table=table, shown=shown, problems=problems,
-                           validation=state.validation(container), versions=known, pair=state.default_pair(known),
-                           on_disk=state.ON_DISK)
+                           validation=state.validation(container), versions=known, pair=pair,
+                           on_disk=state.ON_DISK, since=_since_previous(container, shown, pair, known))
+
+
+def _since_previous(container, shown: state.VersionInfo, pair, known) -> state.Comparison | None:
+    """What changed when the matrix in force went live, for the line under the title."""
+    if not shown.current or pair is None:
+        return None
+    return state.compare(container, *pair, known)
 
 
 def _shown(container, known: list[state.VersionInfo]):
