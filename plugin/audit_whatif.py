@@ -27,7 +27,7 @@ from .matrix.loader import MATRIX_FILE, TEMPLATES_DIR, read_matrix
 
 MAX_DELIVERIES = 1000               # a replay of both matrices stays within seconds
 MAX_MATRIX_BYTES = 256 * 1024
-GENERATED_INCIDENTS = 60            # a sample when nothing was recorded (a demo database holds no deliveries)
+GENERATED_INCIDENTS = 40            # a sample when nothing was recorded (a demo database holds no deliveries)
 GENERATED_SEED = 1
 SHOWN = "matrix.yaml"               # the candidate's name in messages, wherever it was written
 
