@@ -113,7 +113,13 @@ def test_the_figures_of_a_loaded_month_match_the_in_memory_replay(month, store):
     assert sum(row["count"] for row in result["mtta"]["by_severity"].values()) == len(acked)
 
 
-def test_postgresql_takes_the_same_month(month):
+def figures_on(store) -> dict:
+    with store.reading() as tx:
+        facts = read_facts(tx.conn, WHOLE, simulated=True, rating=good_rating)
+    return figures(facts, WHOLE, START + timedelta(days=40))
+
+
+def test_postgresql_takes_the_same_month_and_gives_the_same_figures_as_sqlite(month, store):
     url = postgres_or_skip()
     name = f"escalator_into_db_{os.getpid()}"
     admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
@@ -121,16 +127,17 @@ def test_postgresql_takes_the_same_month(month):
         conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     try:
-        store = SqlStore(url.rsplit("/", 1)[0] + "/" + name)
+        postgres = SqlStore(url.rsplit("/", 1)[0] + "/" + name)
         try:
-            load_month(store, month)
-            again = load_month(store, month)
+            load_month(postgres, month)
+            again = load_month(postgres, month)
             assert again.replaced == again.simulated_total == len(month.tickets)
-            with store.reading() as tx:
-                facts = read_facts(tx.conn, WHOLE, simulated=True, rating=good_rating)
-            assert len(facts.tickets) == len(month.tickets) and len(facts.ratings) == len(month.ratings)
+            on_postgres = figures_on(postgres)
         finally:
-            store.dispose()
+            postgres.dispose()
+        load_month(store, month)
+        assert on_postgres == figures_on(store)
+        assert on_postgres["period"]["tickets"] == len(month.tickets) and on_postgres["csat"]["rated"] > 0
     finally:
         with admin.connect() as conn:
             conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
