@@ -97,7 +97,9 @@ def test_the_api_is_described_by_its_openapi_fragment(lead):
 
 @pytest.mark.parametrize("query, problem", [
     ("since=2026-13-01", "YYYY-MM-DD"), ("since=2026-11-20&until=2026-11-01", "is after until"),
-    ("since=2024-01-01&until=2026-01-01", "at most 366 days")])
+    ("since=2024-01-01&until=2026-01-01", "at most 366 days"),
+    ("since=0001-01-01&until=0001-01-02", "between 1970-01-01 and 9998-12-31"),
+    ("until=9999-12-31", "between 1970-01-01 and 9998-12-31")])
 def test_a_bad_period_is_a_400_that_says_what_to_send(lead, query, problem):
     answer = check_response(lead.get(f"/api/insights?{query}"), "GET", f"/api/insights?{query}")
     assert answer.status_code == 400 and problem in answer.get_json()["error"]

@@ -18,6 +18,7 @@ from .auth import requires
 insights = Blueprint("insights", __name__)
 DEFAULT_DAYS = 30
 LONGEST = timedelta(days=366)
+EARLIEST, LATEST = date(1970, 1, 1), date(9998, 12, 31)     # so the period before is a date too
 PRESETS = (7, 30, 90)
 
 
@@ -45,6 +46,8 @@ def period_from(args, today: date) -> Period:
         raise BadPeriod(f"since and until are days written YYYY-MM-DD ({exc})") from None
     if since > until:
         raise BadPeriod(f"since ({since}) is after until ({until})")
+    if since < EARLIEST or until > LATEST:
+        raise BadPeriod(f"a period lies between {EARLIEST} and {LATEST}")
     period = Period(_midnight(since), _midnight(until + timedelta(days=1)))
     if period.until - period.since > LONGEST:
         raise BadPeriod("a period is at most 366 days")
