@@ -80,13 +80,16 @@ def report_run(kind: str, params: dict, summary: dict, details: dict, *, loaded_
 def title(kind: str, params: dict) -> str:
     if kind == "replay":
         source = (f"deliveries from {Path(params['from']).name}" if params.get("from") else
-                  f"{params['incidents']} incidents over {_days(params['days'])}, seed {params['seed']}")
+                  f"{counted(params['incidents'], 'incident')} over {counted(params['days'], 'day')}, "
+                  f"seed {params['seed']}")
         return f"Rule change: {params['candidate']} against {params['baseline']} ({source})"
-    return f"Simulation: {params['incidents']} incidents over {_days(params['days'])}, seed {params['seed']}"
+    return (f"Simulation: {counted(params['incidents'], 'incident')} over {counted(params['days'], 'day')}, "
+            f"seed {params['seed']}")
 
 
-def _days(days: int) -> str:
-    return f"{days} day" if days == 1 else f"{days} days"
+def counted(n: int, word: str) -> str:
+    """`1 day`, `7 days`, `2,000 incidents`."""
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
 
 
 # -- headline figures -----------------------------------------------------------------------------

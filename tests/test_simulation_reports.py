@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from plugin.cli import main
-from plugin.simulation_reports import KEPT_TICKETS, attainment, report_run
+from plugin.simulation_reports import KEPT_TICKETS, attainment, report_run, title
 from plugin.store.simulation_runs import SimulationRun, SimulationRunNotFound, SimulationRunRepository
 from plugin.store.sql import SqlStore
 
@@ -157,3 +157,14 @@ def test_a_big_run_keeps_its_figures_from_every_ticket_but_only_the_first_rows()
                         {"tickets": tickets}, created_at=T0)
     assert len(stored.details["tickets"]) == KEPT_TICKETS and stored.details["total"] == KEPT_TICKETS + 500
     assert stored.summary["headline"]["escalation_rate"] == round(625 / 2500, 3)
+
+
+@pytest.mark.parametrize("kind, params, expected", [
+    ("simulate", {"incidents": 1, "days": 1, "seed": 3}, "Simulation: 1 incident over 1 day, seed 3"),
+    ("replay", {"incidents": 2000, "days": 7, "seed": 1, "baseline": "rules", "candidate": "next"},
+     "Rule change: next against rules (2,000 incidents over 7 days, seed 1)"),
+    ("replay", {"from": "exports/december.jsonl", "baseline": "rules", "candidate": "next"},
+     "Rule change: next against rules (deliveries from december.jsonl)"),
+])
+def test_a_run_is_titled_by_what_reproduces_it(kind, params, expected):
+    assert title(kind, params) == expected

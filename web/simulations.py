@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 
 from plugin.access import RUN_DRILLS, VIEW
-from plugin.simulation_reports import MAX_FORM_DAYS, MAX_FORM_INCIDENTS, PageSimulations, form_problems
+from plugin.simulation_reports import MAX_FORM_DAYS, MAX_FORM_INCIDENTS, PageSimulations, counted, form_problems
 from plugin.store.simulation_runs import SimulationRunNotFound, SimulationRunRepository
 
 from .auth import current_user, requires
@@ -79,7 +79,8 @@ def start():
     if not page_simulations().start(**numbers, by=current_user().name):
         return _index_with(["a simulation started here is still running; start the next one when it is done"],
                            asked), 409
-    flash(f"Simulating {numbers['incidents']:,} incidents over {_days(numbers['days'])} (seed {numbers['seed']}). "
+    flash(f"Simulating {counted(numbers['incidents'], 'incident')} over {counted(numbers['days'], 'day')} "
+          f"(seed {numbers['seed']}). "
           "Its report appears in this list when it is done.", "info")
     return redirect(url_for("simulations.index"))
 
@@ -142,10 +143,6 @@ def _index_with(problems: list[str], asked: dict):
     return render_template("simulations/index.html", runs=repo.page(limit=PER_PAGE), total=repo.count(), page=1,
                            per_page=PER_PAGE, running=jobs.running, last=jobs.last, limits=_limits(),
                            asked=asked, problems=problems, refresh=REFRESH_SECONDS)
-
-
-def _days(days: int) -> str:
-    return f"{days} day" if days == 1 else f"{days} days"
 
 
 def _limits() -> dict:
