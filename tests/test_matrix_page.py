@@ -86,6 +86,7 @@ def test_the_page_shows_levels_by_severities_with_the_cells_of_the_matrix_in_for
     assert "ack.md.j2</code> <small>repeats every 30m</small>" in cell
     assert "EU personal-data incident</strong>: owner → eu-privacy; + regulator_notice 3d (24x7)" in cell
     assert "payments → payments-eng" in html and "otherwise → platform-sre" in html
+    assert "<em>security incident goes to security</em> → security;" in html
     assert "the event is reopened and the current severity is one of critical, high" in html
     assert 'href="/static/matrix.css"' in html
 

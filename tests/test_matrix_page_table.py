@@ -30,6 +30,8 @@ def test_l2_is_owned_by_product_area_with_platform_sre_as_fallback(table):
     assert (owner.by, owner.default, owner.default_name) == ("product_area", "platform-sre", "Platform SRE")
     assert ("payments", "payments-eng") in owner.choices and ("login", "identity-eng") in owner.choices
     assert table.rows[0].owner.default == "support-oncall" and not table.rows[0].owner.by
+    assert table.owner_overrides == (("safety concern goes to executives", "vp-support"),
+                                     ("security incident goes to security", "security"))
     assert table.rows[1].duties == ("root cause", "workaround", "dependencies", "remediation plan")
 
 

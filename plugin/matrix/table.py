@@ -138,6 +138,7 @@ class MatrixTable:
     calendars: tuple[CalendarView, ...]
     parties: tuple[PartyView, ...]
     field_sources: tuple[FieldSourceView, ...]
+    owner_overrides: tuple[tuple[str, str], ...]    # (trigger, owner): triggers that name an owner beat the level's
     reviews_when: str
     reviews_remind_every: str
     default_severity: str
@@ -160,6 +161,7 @@ def matrix_table(matrix: Matrix, label: str = "") -> MatrixTable:
         parties=tuple(PartyView(p.name, p.display_name, p.kind, party_contacts(p), p.members)
                       for p in matrix.parties.values()),
         field_sources=tuple(_field_source(f) for f in matrix.field_sources),
+        owner_overrides=tuple((r.name, r.then.owner) for r in matrix.triggers if r.then.owner),
         reviews_when=condition_words(matrix.reviews.when, matrix),
         reviews_remind_every=format_duration(matrix.reviews.remind_every),
         default_severity=matrix.default_severity, default_level=matrix.default_level)
