@@ -8,7 +8,7 @@ from simulator.drills.scoring import _action_json
 from simulator.drills.solution import solve
 from simulator.scenarios import load_scenario
 
-from .conftest import ROOT, RULES
+from .conftest import ROOT, RULES, START
 from .test_web_reviews import HOSTILE, browser, csrf_token, log_in
 
 SCENARIO = "01-checkout-outage-unacknowledged.yaml"
@@ -198,6 +198,18 @@ def test_a_drill_that_cannot_start_says_why_and_keeps_the_form(app, form, messag
     assert answer.status_code == 400 and 'id="start-error"' in answer.text and message in answer.text
     if form.get("trainee_0"):
         assert 'name="trainee_0" list="trainee-users" value="ana"' in answer.text
+
+
+def test_a_drill_whose_scenario_is_gone_says_so_instead_of_failing(app):
+    from plugin.drills_api import _sessions
+    from plugin.store.drills import DrillSession
+    with app.app_context():
+        stored = _sessions().repo.create(DrillSession("gone.yaml", {"ana": "solo"}, "step", 0.0, START))
+    ana = client_as(app, "trainee", "ana")
+    for path in (f"/drills/{stored.id}", f"/drills/{stored.id}/live"):
+        answer = ana.get(path)
+        assert answer.status_code == 409 and "no scenario &#39;gone.yaml&#39;" in answer.text
+        assert "start a new drill" in answer.text
 
 
 def test_the_live_part_refreshes_alone_and_sends_the_browser_on_when_finished(app):

@@ -148,17 +148,17 @@ def session(session_id: int):
 @requires(PLAY_DRILLS)
 def live(session_id: int):
     """The clock, the tickets and the feed alone, for htmx to refresh while the story runs."""
-    stored, drill = _open(session_id)
+    stored = _open(session_id)
     if stored.finished:
         # The story ended meanwhile: htmx follows this header to the result page.
         return Response("", 204, headers={"HX-Redirect": url_for("drills.session", session_id=session_id)})
-    return render_template("drills/_live.html", s=stored, view=state(drill), poll=POLL_SECONDS)
+    return render_template("drills/_live.html", s=stored, view=state(_replayed(stored)), poll=POLL_SECONDS)
 
 
 @bp.post("/<int:session_id>/actions")
 @requires(PLAY_DRILLS)
 def act(session_id: int):
-    stored, _ = _open(session_id)
+    stored = _open(session_id)
     try:
         body = _action_body(request.form, stored)
         _, _, taken = _drills().act(session_id, body)
@@ -205,7 +205,7 @@ def finish(session_id: int):
 @requires(PLAY_DRILLS)
 def debrief_file(session_id: int, kind: str):
     """The debrief to keep or share: Markdown, or the self-contained page for someone with no login."""
-    stored, _ = _open(session_id, replay=False)
+    stored = _open(session_id)
     if not stored.finished or kind not in ("md", "html"):
         abort(404)
     text = debriefs.markdown(stored.result) if kind == "md" else debriefs.html(stored.result)
@@ -214,11 +214,11 @@ def debrief_file(session_id: int, kind: str):
 
 
 def _session_page(session_id: int, error: str | None = None, status: int = 200):
-    stored, drill = _open(session_id, replay=None)
-    user = current_user()
+    stored, user = _open(session_id), current_user()
     if stored.finished:
         return render_template("drills/result.html", s=stored, r=stored.result, error=error,
                                d=debriefs.debrief(stored.result), objective_names=OBJECTIVE_NAMES), status
+    drill = _replayed(stored)
     view = state(drill)
     return render_template(
         "drills/play.html", s=stored, view=view, error=error, form=request.form if error else {},
@@ -259,20 +259,27 @@ def _player(form, stored: DrillSession) -> str:
     return chosen
 
 
-def _open(session_id: int, replay: bool | None = True):
-    """The session and (unless `replay` is False, or None for a finished one) its drill replayed; 404 when
-    it is not there or not the user's: a trainee sees only the drills that name them."""
-    sessions = _drills()
+def _open(session_id: int) -> DrillSession:
+    """The stored session, or a 404 when it is not there or not the user's: a trainee sees only the
+    drills that name them."""
     try:
-        stored = sessions.repo.get(session_id) if session_id <= MAX_ID else None
+        stored = _drills().repo.get(session_id) if session_id <= MAX_ID else None
     except DrillNotFound:
         stored = None
     user = current_user()
     if stored is None or not may_open(stored, user.name, user.can(RUN_DRILLS)):
         abort(404)
-    if replay is False or (replay is None and stored.finished):
-        return stored, None
-    return stored, sessions.replay(stored)
+    return stored
+
+
+def _replayed(stored: DrillSession):
+    """The drill as it stands now; a scenario removed or a matrix changed since it started is said so."""
+    try:
+        return _drills().replay(stored)
+    except (BadDrillRequest, DrillError) as exc:
+        message = (f"Drill {stored.id} cannot be replayed any more: {exc}. The scenario or the matrix changed "
+                   "since it started; start a new drill.")
+        abort(Response(render_template("error.html", code=409, message=message), 409))
 
 
 def _drills() -> DrillSessions:
