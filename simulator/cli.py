@@ -67,8 +67,7 @@ def simulate(incidents, days, seed, start, rules_dir, out_dir, engine, record, i
     rated = rating_deliveries(deliveries) if into_db else []    # a lean replay keeps no rating
     result = _replay_with_progress(deliveries, rules_dir, engine, f"replaying {len(deliveries)} deliveries",
                                    consume=True)   # each body is let go once stored
-    if into_db:
-        _load_into_db(month_of(result, seed, rated))
+    loaded = _load_into_db(month_of(result, seed, rated)) if into_db else 0
     summary = simulation_summary(result, seed, incidents, days, start)
     _print_summary(summary)
     out_dir = out_dir or Path("out") / f"sim-{seed}"
@@ -80,11 +79,13 @@ def simulate(incidents, days, seed, start, rules_dir, out_dir, engine, record, i
     console.print(f"wrote {out_dir}/summary.json, tickets.json and report.html")
     if record:
         _keep("simulate", {"seed": seed, "incidents": incidents, "days": days, "start": start,
-                           "rules": str(rules_dir), "engine": engine}, summary, {"tickets": tickets})
+                           "rules": str(rules_dir), "engine": engine}, summary, {"tickets": tickets},
+              loaded_into_db=loaded)
 
 
-def _load_into_db(month) -> None:
-    """Hand the month to the loader the service's CLI gave; a database that refuses it is one line, exit 1."""
+def _load_into_db(month) -> int:
+    """Hand the month to the loader the service's CLI gave; how many tickets it loaded. A database that
+    refuses it is one line, exit 1."""
     load = click.get_current_context().meta.get(LOAD_MONTH)
     if load is None:
         raise click.UsageError("--into-db needs the service's command: run it as `escalator simulate --into-db`")
@@ -96,6 +97,7 @@ def _load_into_db(month) -> None:
     replaced = f", replacing {loaded.replaced} from an earlier run of this seed" if loaded.replaced else ""
     console.print(f"loaded {loaded.tickets} simulated tickets ({month.prefix}…){replaced}; the database holds "
                   f"{loaded.simulated_total} simulated tickets, shown on the dashboard with “include simulated”")
+    return loaded.tickets
 
 
 def simulation_summary(result, seed: int, incidents: int, days: int, start: str) -> dict:

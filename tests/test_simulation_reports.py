@@ -1,6 +1,7 @@
 """`escalator simulate` and `escalator replay` keep their reports in the configured database for the
 dashboard's /simulations, and still write their files when that database cannot be reached."""
 import json
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 
@@ -53,6 +54,14 @@ def test_simulate_keeps_its_report_with_the_figures_it_printed(database, tmp_pat
                                           "escalation_rate": round(escalated / len(tickets), 3),
                                           "sla_attainment": attainment(written)}
     assert listed.details is None, "a list leaves the details behind"
+
+
+def test_a_run_loaded_into_the_database_keeps_how_many_tickets_it_loaded(database, tmp_path):
+    result = run("simulate", *SMALL, "--out", tmp_path / "out", "--into-db")
+    assert result.exit_code == 0, result.output
+    loaded = int(re.search(r"loaded (\d+) simulated tickets", result.output).group(1))
+    [kept] = runs(database).page()
+    assert kept.loaded_into_db == loaded == len(json.loads((tmp_path / "out" / "tickets.json").read_text()))
 
 
 def test_no_record_writes_only_the_files(database, tmp_path):
