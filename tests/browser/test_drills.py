@@ -89,3 +89,21 @@ def test_another_trainee_cannot_open_someone_elses_drill(logged_in, live_server)
     page.goto("/drills")
     assert page.locator(f"a[href='/drills/{session}']").count() == 0
     assert page.goto(f"/drills/{session}").status == 404
+
+
+def test_an_accelerated_drill_runs_on_its_own_and_the_page_follows_it(logged_in, live_server):
+    trainer = logged_in("trainer")
+    trainer.goto("/drills")
+    trainer.select_option("#start select[name=scenario]", SCENARIO)
+    trainer.fill("#start input[name=trainee_0]", live_server.user("trainee", "ana"))
+    trainer.check("#start input[name=mode][value=accelerated]")
+    trainer.fill("#start input[name=speed]", "1200")                 # the three hours in nine seconds
+    trainer.click("#start button[type=submit]")
+    trainer.wait_for_url(re.compile(r"/drills/\d+$"))
+    assert trainer.locator(".advance").count() == 0                   # no stepping: the clock runs
+    assert trainer.locator(".drill-clock .over").count() == 0
+    # htmx refreshes the clock every few seconds (no script of ours inline) until the story is over.
+    trainer.wait_for_selector(".drill-clock .over", timeout=30_000)
+    assert trainer.locator(".drill-clock .now").inner_text() == "+3h"
+    trainer.click("button.finish")
+    trainer.wait_for_selector("#score")
