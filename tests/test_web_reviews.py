@@ -136,6 +136,8 @@ def test_the_review_shows_the_prefill_from_the_log(lead, review_id, clock):
     assert "never acknowledged" in text and "not resolved" in text
     assert re.search(r"<td>ack</td>.*?breached", text, re.S)
     assert "pre-filled from the log" in text and "+15m: level L1 → L2" in text
+    assert 'href="/tickets/jira/SUP-7"' in text                      # the review and its ticket link both ways
+    assert f'href="/reviews/{review_id}"' in lead.get("/tickets/jira/SUP-7").text
 
 
 def test_a_lead_edits_a_section_and_an_untouched_prefill_is_not_saved_as_written(lead, review_id):

@@ -59,7 +59,7 @@ def _row(review: Review, now) -> dict:
 
 @bp.get("/<review_id>")
 @requires(VIEW)
-def shown(review_id: str):
+def show(review_id: str):
     return _page(_id(review_id))
 
 
@@ -220,7 +220,7 @@ def _id(text: str) -> int:
 
 
 def _back(number: int, anchor: str):
-    return redirect(url_for("reviews.shown", review_id=number, _anchor=anchor), code=303)
+    return redirect(url_for("reviews.show", review_id=number, _anchor=anchor), code=303)
 
 
 def _now():
