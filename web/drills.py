@@ -51,7 +51,7 @@ def index():
 def _index(error: str | None = None, status: int = 200):
     user, sessions = current_user(), _drills()
     trainer = user.can(RUN_DRILLS)
-    recent = [s for s in sessions.repo.recent(RECENT) if trainer or user.name in s.trainees]
+    recent = [s for s in sessions.repo.recent(RECENT) if may_open(s, user.name, trainer)]
     scenarios, problems = sessions.catalogue()
     context = {"trainer": trainer, "playing": [s for s in recent if not s.finished],
                "finished": [s for s in recent if s.finished], "names": _scenario_names(scenarios),
@@ -62,9 +62,9 @@ def _index(error: str | None = None, status: int = 200):
         context |= {"scenarios": [_scenario(s) for s in scenarios], "problems": problems, "roles": ROLES,
                     "role_names": ROLE_NAMES, "modes": MODES, "team_size": TEAM_SIZE,
                     "default_speed": DEFAULT_SPEED, "trainee_users": users,
-                    "progress": [_progress(sessions, name, scenarios) for name in everyone]}
+                    "progress": [trainee_records.report(sessions.repo, name, scenarios) for name in everyone]}
     else:
-        context["progress"] = [_progress(sessions, user.name, scenarios)]
+        context["progress"] = [trainee_records.report(sessions.repo, user.name, scenarios)]
     return render_template("drills/index.html", **context), status
 
 
@@ -81,10 +81,6 @@ def _scenario(s) -> dict:
 
 def _scenario_names(scenarios) -> dict[str, str]:
     return {s.path.name: s.name for s in scenarios}
-
-
-def _progress(sessions: DrillSessions, name: str, scenarios) -> dict:
-    return trainee_records.report(sessions.repo, name, scenarios)
 
 
 def _trainee_users() -> list[str]:
@@ -120,7 +116,7 @@ def _start_body(form) -> dict:
         raise BadDrillRequest("name at least one trainee (their user name, so the drill shows up for them)")
     if len(team) == 1:
         team = dict.fromkeys(team, SOLO)
-    elif sorted(team.values()) != sorted(set(team.values())) or SOLO in team.values():
+    elif len(set(team.values())) != len(team) or SOLO in team.values():
         raise BadDrillRequest(f"in a team each trainee plays a different role: {', '.join(ROLES)}")
     mode = form.get("mode", "step")
     body = {"scenario": form.get("scenario", ""), "trainees": team, "mode": mode}
