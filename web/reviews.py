@@ -12,8 +12,11 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 
 from plugin.domain.durations import format_duration
 from plugin.domain.review import (
+    DRAFT,
     FINAL,
+    IN_REVIEW,
     ITEM_STATUSES,
+    OPEN,
     STATUSES,
     ActionItem,
     InvalidReviewInput,
@@ -31,8 +34,8 @@ from .auth import EDIT_REVIEWS, VIEW, current_user, requires
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 
 LIMIT = 500
-NEXT_STATUS = {"draft": "in_review", "in_review": FINAL}
-STATUS_NAMES = {"draft": "Draft", "in_review": "In review", "final": "Final"}
+NEXT_STATUS = {DRAFT: IN_REVIEW, IN_REVIEW: FINAL}      # the one move the page offers
+STATUS_NAMES = {DRAFT: "Draft", IN_REVIEW: "In review", FINAL: "Final"}
 ITEM_STATUS_NAMES = {"open": "Open", "done": "Done", "wont_do": "Won't do"}
 _REFUSED = {ReviewNotFound: 404, InvalidReviewInput: 400}
 
@@ -53,7 +56,7 @@ def index():
 
 
 def _row(review: Review, now) -> dict:
-    open_items = [a for a in review.actions if a.status == "open"]
+    open_items = [a for a in review.actions if a.status == OPEN]
     return {"review": review, "open": len(open_items), "overdue": sum(overdue(a, now) for a in open_items)}
 
 
