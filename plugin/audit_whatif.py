@@ -70,7 +70,7 @@ def differences(rows: Sequence[dict], current: Path, candidate: Path, engine: st
     diff = compare(old, new)
     changed = [{"ticket": ticket, "fields": {f: {"current": a, "candidate": b} for f, (a, b) in fields.items()}}
                for ticket, fields in diff["changed"].items()]
-    return {"tickets": diff["tickets"], "changed": changed, "totals": {
+    return {"tickets": diff["tickets"], "changed": changed, "current_version": before.matrix.matrix.version, "totals": {
         "breaches": [_breaches(old), _breaches(new)], "escalated": [_escalated(old), _escalated(new)]}}
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from plugin.audit_whatif import MAX_MATRIX_BYTES, what_if
+from plugin.matrix import load_matrix
 from simulator.generator import generate
 
 from .conftest import RULES
@@ -54,6 +55,7 @@ def test_the_matrix_in_force_as_its_own_candidate_changes_nothing(rows):
     assert result["valid"] is True and result["findings"] == []
     assert (result["deliveries"], result["total"]) == (len(rows), len(rows) + 50)
     assert result["tickets"] > 0 and result["changed"] == []
+    assert result["current_version"] == result["candidate_version"] == load_matrix(RULES).version
     assert result["totals"]["breaches"][0] == result["totals"]["breaches"][1]
 
 

@@ -154,8 +154,9 @@ def run_what_if(container, candidate: str, days: int, simulated: bool, source: s
         result = what_if(candidate, container.settings.rules, rows, total, engine=container.settings.engine)
     finally:
         _replaying.release()
-    return {**result, "since": since.isoformat(), "until": until.isoformat(), "days": days, "source": source,
-            "simulated": simulated, "current_version": container.matrix().matrix.version}
+    # The replay's own baseline is the rules directory, whose version says what really ran.
+    return {"current_version": container.matrix().matrix.version, **result, "since": since.isoformat(),
+            "until": until.isoformat(), "days": days, "source": source, "simulated": simulated}
 
 
 def _deliveries(container, since, until, simulated: bool, source: str) -> tuple[list[dict], int]:
