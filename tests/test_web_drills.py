@@ -143,7 +143,12 @@ def test_a_trainee_plays_the_model_answers_through_the_forms_and_scores_100(app,
     debrief = ana.get(f"/drills/{session}/debrief.md")
     assert debrief.status_code == 200 and debrief.text.startswith("# Drill debrief")
     assert trainer.get("/drills").text.count(f"Result {session}") == 1
-    assert "ana" in trainer.get("/drills").text.split("Trainees' progress")[1]
+    progress = trainer.get("/drills").text.split("Trainees' progress")[1]
+    suggested = re.search(r'href="(/drills\?scenario=[^"]+&amp;trainee_0=ana#start)"', progress).group(1)
+    form = trainer.get(suggested.replace("&amp;", "&")).text             # the start form, filled in
+    assert 'name="trainee_0" list="trainee-users" value="ana"' in form
+    chosen = re.search(r'<option value="([^"]+)" selected>', form.split('name="scenario"')[1]).group(1)
+    assert chosen == suggested.split("scenario=")[1].split("&")[0] != SCENARIO          # not the one just played
 
 
 def test_a_trainer_runs_a_tabletop_for_a_team_and_each_role_is_scored(app):

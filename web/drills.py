@@ -55,7 +55,8 @@ def _index(error: str | None = None, status: int = 200):
     scenarios, problems = sessions.catalogue()
     context = {"trainer": trainer, "playing": [s for s in recent if not s.finished],
                "finished": [s for s in recent if s.finished], "names": _scenario_names(scenarios),
-               "error": error, "form": request.form if error else {}}
+               # A refused form comes back as typed; a "practise next" link pre-fills it.
+               "error": error, "form": request.form if error else request.args}
     if trainer:
         users = _trainee_users()
         everyone = sorted(set(sessions.repo.trainees()) | set(users))     # a new trainee too: their first drill
