@@ -81,6 +81,9 @@ def test_a_trainer_starts_a_drill_and_the_trainee_plays_it_to_the_debrief(logged
     assert page.get_by_role("heading", name="Corrective actions").is_visible()
     assert page.get_by_role("heading", name="Timeline: the trainees beside the matrix").is_visible()
     screenshot(page, "drill-result")
+    page.goto("/drills")
+    assert page.locator(f"a[href='/drills/{session}']").inner_text() == f"Result {session}"
+    screenshot(page, "drills-trainee")
 
 
 def test_another_trainee_cannot_open_someone_elses_drill(logged_in, live_server):
