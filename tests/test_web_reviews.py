@@ -122,6 +122,10 @@ def test_the_list_filters_by_status_and_counts_open_and_overdue_items(lead, revi
     in_review = lead.get("/reviews?status=in_review").text
     assert "jira/SUP-7" in in_review and "jira/SUP-9" not in in_review and "1 overdue" in in_review
     assert "jira/SUP-9" in lead.get("/reviews?status=draft").text
+    late = lead.get("/reviews?overdue=1").text
+    assert "jira/SUP-7" in late and "jira/SUP-9" not in late
+    assert "No review has an overdue action item." in lead.get("/reviews?status=draft&overdue=1").text
+    assert 'href="/reviews?status=final&amp;overdue=1"' in late and 'href="/reviews?status=final"' not in late
     assert "There is no status &#39;closed&#39;" in lead.get("/reviews?status=closed").text
 
 

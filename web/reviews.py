@@ -49,10 +49,11 @@ def index():
     problem = None
     if status not in (None, *STATUSES):
         problem, status = f"There is no status {status!r}; showing every review.", None
-    now = _now()
+    now, late_only = _now(), request.args.get("overdue") == "1"
     rows = [_row(review, now) for review in desk().list(status, LIMIT)]
-    return render_template("reviews/list.html", rows=rows, status=status, statuses=STATUSES,
-                           status_names=STATUS_NAMES, problem=problem, limit=LIMIT)
+    shown = [row for row in rows if row["overdue"] or not late_only]
+    return render_template("reviews/list.html", rows=shown, status=status, statuses=STATUSES, late_only=late_only,
+                           status_names=STATUS_NAMES, problem=problem, limit=LIMIT, listed=len(rows))
 
 
 def _row(review: Review, now) -> dict:
