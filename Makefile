@@ -22,7 +22,7 @@ run: install
 # A simulated month in the database (marked simulated; a rerun replaces it), so every page has data.
 demo: install
 	$(BIN)/escalator test rules/
-	$(BIN)/escalator simulate --into-db --incidents 2000 --days 30 --seed 1 --engine python --out out/demo
+	$(BIN)/escalator simulate --into-db --incidents 2000 --days 30 --seed 1 --engine python --out data/demo
 	@echo "Now run 'make run', log in and tick 'include simulated' on the live board or /insights."
 
 test: install
