@@ -151,6 +151,19 @@ def test_a_trainee_plays_the_model_answers_through_the_forms_and_scores_100(app,
     assert chosen == suggested.split("scenario=")[1].split("&")[0] != SCENARIO          # not the one just played
 
 
+def test_after_two_drills_the_scores_are_charted_for_the_trainee_and_the_trainer(app):
+    trainer, ana = client_as(app, "trainer"), client_as(app, "trainee", "ana")
+    for drills in (1, 2):
+        session = start(trainer, ["ana"])
+        post(ana, f"/drills/{session}/finish", {}, f"/drills/{session}")
+        if drills == 1:
+            assert "<svg" not in ana.get("/drills").text                 # one score is no trend yet
+    for client in (ana, trainer):
+        page = client.get("/drills").text
+        assert 'role="img"' in page and "Scores, drill after drill</title>" in page
+        assert "ana, drill 1: 0; ana, drill 2: 0" in page                # the values, for screen readers
+
+
 def test_a_trainer_runs_a_tabletop_for_a_team_and_each_role_is_scored(app):
     trainer = client_as(app, "trainer")
     session = start(trainer, ["ana", "ben", "cleo"], ["incident_owner", "communications", "scribe"])

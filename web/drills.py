@@ -22,6 +22,7 @@ from simulator.drills.view import state
 from simulator.scenarios import STATUSES
 
 from .auth import PLAY_DRILLS, RUN_DRILLS, current_user, requires
+from .charts import line_chart
 
 bp = Blueprint("drills", __name__, url_prefix="/drills")
 
@@ -33,6 +34,7 @@ MODES = {"step": "Step: the clock moves only when you advance it",
 DEFAULT_SPEED = 60          # a minute of story per second: a three-hour scenario in three minutes
 TICKET_STATUSES = [name for name in STATUSES if name != "Done"]     # resolving is its own action
 POLL_SECONDS = 5
+CHART_TRAINEES = 6          # lines a chart keeps apart by marker and dash
 LABELS = {"acknowledge": "Acknowledge (take the ticket)", "severity": "Set severity", "level": "Set level",
           "owner": "Set owner", "exception": "Decide an exception", "message": "Send a message",
           "update": "Post a status update", "plan": "Post the remediation plan", "handover": "Hand over",
@@ -66,7 +68,21 @@ def _index(error: str | None = None, status: int = 200):
                     "progress": [trainee_records.report(sessions.repo, name, scenarios) for name in everyone]}
     else:
         context["progress"] = [trainee_records.report(sessions.repo, user.name, scenarios)]
+    context["chart"] = _scores_chart(context["progress"])
     return render_template("drills/index.html", **context), status
+
+
+def _scores_chart(progress: list[dict]):
+    """Each trainee's scores, drill after drill (the most practised few when there are many)."""
+    played = sorted((p for p in progress if p["drills"]), key=lambda p: -p["drills"])[:CHART_TRAINEES]
+    if not played or max(p["drills"] for p in played) < 2:
+        return None
+    drills = max(p["drills"] for p in played)
+    series = {}
+    for p in played:
+        scores = [row["score"] for row in p["scores"]]
+        series[p["trainee"]] = [(f"drill {n + 1}", scores[n] if n < len(scores) else None) for n in range(drills)]
+    return line_chart("Scores, drill after drill", series, note="Each trainee's finished drills in order, 0–100.")
 
 
 @bp.context_processor

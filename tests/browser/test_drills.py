@@ -110,3 +110,6 @@ def test_an_accelerated_drill_runs_on_its_own_and_the_page_follows_it(logged_in,
     assert trainer.locator(".drill-clock .now").inner_text() == "+3h"
     trainer.click("button.finish")
     trainer.wait_for_selector("#score")
+    trainer.goto("/drills")                                         # ana has two results now: a chart
+    assert trainer.locator("figure.scores-chart svg[role=img]").is_visible()
+    screenshot(trainer, "drills-progress")
