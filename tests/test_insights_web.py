@@ -122,6 +122,16 @@ def test_the_csv_has_one_row_per_number_and_no_cell_a_spreadsheet_would_run(lead
     assert "'" + FORMULA + HOSTILE in areas and FORMULA + HOSTILE not in areas
 
 
+def test_scripts_get_the_csv_from_the_api_with_the_token(make_app):
+    client = make_app(api_token="t0ken").test_client()
+    bearer = {"Authorization": "Bearer t0ken"}
+    assert client.get("/api/insights.csv").status_code == 401
+    answer = check_response(client.get("/api/insights.csv", headers=bearer), "GET", "/api/insights.csv")
+    assert answer.mimetype == "text/csv" and answer.text.startswith("figure,group,item,measure,value\n")
+    refused = client.get("/api/insights.csv?since=nope", headers=bearer)
+    assert check_response(refused, "GET", "/api/insights.csv?since=nope").status_code == 400
+
+
 @pytest.mark.parametrize("role, status", [("viewer", 200), ("trainer", 200), ("trainee", 403)])
 def test_every_role_that_views_may_read_insights(client, role, status):
     log_in(client, role)

@@ -91,11 +91,14 @@ def api():
 
 
 @insights.get("/insights.csv")
+@insights.get("/api/insights.csv")      # the same file for scripts, with the API token
 @requires(VIEW)
 def download():
     try:
         period, simulated = _request_period()
     except BadPeriod as exc:
+        if request.path.startswith("/api/"):
+            return jsonify({"error": str(exc)}), 400
         return Response(str(exc) + "\n", status=400, mimetype="text/plain")
     result = compute(current_app.extensions["escalator"], period, simulated)
     shown = _shown(period)
