@@ -20,6 +20,7 @@ from .domain.errors import EscalatorError
 from .domain.timers import STOPPED, Timer
 from .platforms import parse
 
+MET, MISSED = "met", "missed"
 UNKNOWN = "unknown"
 NONE = "none"
 ESCALATED_FROM = ("", "L1")          # a ticket beyond these levels was escalated
@@ -257,8 +258,9 @@ def _escalation_rate(stories) -> dict:
 def _ack_seconds(timers: Iterable[tuple[str, str, Timer]], stories) -> dict[tuple[str, str], float]:
     acked = {}
     for platform, key, timer in timers:
-        if timer.name == "ack" and timer.state == STOPPED and timer.stopped_at and (platform, key) in stories:
-            acked[(platform, key)] = _seconds(timer.started_at, timer.stopped_at)
+        seconds = acknowledged_after(timer)
+        if seconds is not None and (platform, key) in stories:
+            acked[(platform, key)] = seconds
     return acked
 
 
@@ -294,16 +296,33 @@ def _buckets(period: Period, step: timedelta) -> list[datetime]:
     return starts
 
 
+def judged(timer: Timer, now: datetime) -> str | None:
+    """MET: stopped by its deadline. MISSED: stopped late, or still running past it at `now`. None: running
+    within its deadline, paused, or an update cadence (whose lapses are logged, not missed)."""
+    if timer.recurring:
+        return None
+    if timer.breached_at(now):
+        return MISSED
+    return MET if timer.state == STOPPED else None
+
+
+def acknowledged_after(timer: Timer) -> float | None:
+    """Seconds from the ack timer's start to its stop; None for another timer or one never stopped."""
+    if timer.name != "ack" or timer.state != STOPPED or not timer.stopped_at:
+        return None
+    return _seconds(timer.started_at, timer.stopped_at)
+
+
 def _sla(timers, stories, now: datetime, cadences: int) -> dict:
     met, missed, left_out = Counter(), Counter(), cadences
     for platform, key, timer in timers:
         story = stories.get((platform, key))
         if story is None:
             continue
-        group = (timer.name, story.level_at(timer.started_at))
-        if not timer.recurring and timer.breached_at(now):
+        group, verdict = (timer.name, story.level_at(timer.started_at)), judged(timer, now)
+        if verdict == MISSED:
             missed[group] += 1
-        elif timer.state == STOPPED and not timer.recurring:
+        elif verdict == MET:
             met[group] += 1
         else:
             left_out += 1

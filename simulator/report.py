@@ -6,7 +6,8 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from statistics import mean
 
-from plugin.domain.timers import STOPPED, Timer
+from plugin.domain.timers import Timer
+from plugin.insights import MET, MISSED, acknowledged_after, judged
 from plugin.store.memory import MemoryStore
 from plugin.store.rows import timer_of
 
@@ -46,8 +47,8 @@ def _escalation_rate(tickets) -> dict[str, float]:
 
 
 def _ack_times(store: MemoryStore) -> list[float]:
-    return [(t["stopped_at"] - t["started_at"]).total_seconds() for t in store.timers.values()
-            if t["name"] == "ack" and t["state"] == "stopped" and t["stopped_at"]]
+    times = (acknowledged_after(timer_of(row)) for row in store.timers.values())
+    return [seconds for seconds in times if seconds is not None]
 
 
 def _resolution_times(store: MemoryStore) -> list[float]:
@@ -60,19 +61,18 @@ def _resolution_times(store: MemoryStore) -> list[float]:
 
 
 def _missed(timer: Timer, ended: datetime) -> bool:
-    """A deadline passed before the clock stopped; a cadence misses nothing here (its lapses are logged)."""
-    return not timer.recurring and timer.breached_at(ended)
+    return judged(timer, ended) == MISSED
 
 
 def _attainment(store: MemoryStore, ended: datetime) -> dict[str, dict]:
-    """Met: stopped by its deadline. Missed: stopped late, or still running past it. Timers still
-    running within their deadline, paused ones and cadences are neither."""
+    """Met and missed deadlines by timer, judged as the dashboard's insights judge them."""
     met, missed = Counter(), Counter()
     for row in store.timers.values():
         timer = timer_of(row)
-        if _missed(timer, ended):
+        verdict = judged(timer, ended)
+        if verdict == MISSED:
             missed[timer.name] += 1
-        elif timer.state == STOPPED and not timer.recurring:
+        elif verdict == MET:
             met[timer.name] += 1
     return {name: {"met": met[name], "missed": missed[name],
                    "rate": round(met[name] / (met[name] + missed[name]), 3)}

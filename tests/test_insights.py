@@ -6,11 +6,23 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from plugin.domain.timers import BREACHED, RUNNING, STOPPED, Timer
-from plugin.insights import DEFINITIONS, Facts, LogFact, Period, RatingFact, TicketFact, compared, figures
+from plugin.insights import (
+    DEFINITIONS,
+    Facts,
+    LogFact,
+    Period,
+    RatingFact,
+    TicketFact,
+    acknowledged_after,
+    compared,
+    figures,
+    judged,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=10)
 PERIOD = Period(T0, T0 + timedelta(days=7))
+NOW_MINUTES = 10 * 24 * 60
 
 
 def at(minutes: float) -> datetime:
@@ -150,3 +162,21 @@ def test_a_long_period_is_drawn_week_by_week():
     year = Period(T0, T0 + timedelta(days=91))
     result = figures(FACTS, year, NOW)
     assert result["mttr"]["step"] == "week" and len(result["mttr"]["series"]["critical"]) == 13
+
+
+@pytest.mark.parametrize("row, verdict", [
+    (timer("A", stopped=10), "met"),                          # stopped before its 15 min deadline
+    (timer("A", stopped=15), "missed"),                       # stopped at the deadline: too late
+    (timer("A", state=BREACHED), "missed"),
+    (timer("A", started=NOW_MINUTES - 5), None),              # still running within its deadline at NOW
+    (timer("A", started=0), "missed"),                        # still running long past it
+    (timer("A", "update", recurring=True, started=0), None),  # a cadence is never missed
+])
+def test_a_deadline_is_judged_met_missed_or_not_yet(row, verdict):
+    assert judged(row[2], NOW) == verdict
+
+
+@pytest.mark.parametrize("row, seconds", [(timer("A", stopped=10), 600.0), (timer("A", started=NOW_MINUTES - 5), None),
+                                          (timer("A", "plan", stopped=10), None)])
+def test_acknowledged_after_is_the_stopped_ack_timers_run(row, seconds):
+    assert acknowledged_after(row[2]) == seconds
