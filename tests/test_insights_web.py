@@ -64,7 +64,7 @@ def test_the_page_shows_every_figure_with_its_definition_and_what_it_left_out(le
 
 def test_simulated_tickets_are_left_out_until_asked_and_the_page_says_how_many(lead, month):
     real = lead.get("/insights").text
-    assert f"{len(month.tickets)} simulated tickets are left out" in real
+    assert f"{len(month.tickets)} simulated tickets opened in this period are left out" in real
     assert "1 tickets</small>" in real
     shown = lead.get("/insights?simulated=1").text
     assert f"{len(month.tickets) + 1} tickets</small>" in shown and "are left out" not in shown

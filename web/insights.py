@@ -73,7 +73,7 @@ def index():
         return render_template("error.html", code=400, message=str(exc)), 400
     result = compute(container, period, simulated)
     with container.store.reading() as tx:
-        hidden = 0 if simulated else simulated_count(tx.conn)
+        hidden = 0 if simulated else simulated_count(tx.conn, period)
         newest = newest_ticket(tx.conn, simulated)
     return render_template("insights/index.html", r=result, period=period, simulated=simulated, hidden=hidden,
                            newest=newest, shown=_shown(period), presets=_presets(container.clock.now().date()),

@@ -106,9 +106,10 @@ def _ratings(conn: Connection, chosen, rating: RatingReader) -> list[RatingFact]
     return found
 
 
-def simulated_count(conn: Connection) -> int:
-    """How many simulated tickets the database holds, so the page can offer to show them."""
-    return conn.execute(select(func.count()).select_from(tickets).where(_T.simulated.is_(True))).scalar_one()
+def simulated_count(conn: Connection, period: Period) -> int:
+    """How many simulated tickets were opened in the period, so the page can offer to show them."""
+    opened = and_(_T.created_at >= period.since, _T.created_at < period.until, _T.simulated.is_(True))
+    return conn.execute(select(func.count()).select_from(tickets).where(opened)).scalar_one()
 
 
 def newest_ticket(conn: Connection, simulated: bool) -> datetime | None:

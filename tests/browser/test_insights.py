@@ -30,7 +30,7 @@ def test_a_lead_sees_the_simulated_month_then_picks_the_last_week(logged_in, liv
     page = logged_in("lead")
     page.goto("/insights")
     assert page.locator("nav a[aria-current=page]").inner_text() == "Insights"
-    assert page.get_by_text(f"{len(month.tickets)} simulated tickets are left out").is_visible()
+    assert page.get_by_text(f"{len(month.tickets)} simulated tickets opened in this period are left out").is_visible()
     page.check("input[name=simulated]")
     page.click("form.period button[type=submit]")
     page.wait_for_url(re.compile(r"simulated=1"))
