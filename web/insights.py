@@ -191,7 +191,7 @@ def _charts(r: dict) -> dict:
         "csat": charts.bar_chart("Good ratings after resolution by escalation path", {
             f"{path} ({row['rated']})": row["rate"] for path, row in r["csat"]["by_path"].items()}, charts.percent),
         "owners": charts.bar_chart("Owners: mean time holding a ticket", {
-            row["name"]: row["mean"] for row in r["bottlenecks"]["owners"]}, hours),
+            f"{row['name']} ({row['count']})": row["mean"] for row in r["bottlenecks"]["owners"]}, hours),
         "areas": charts.bar_chart("Product areas: mean dwell per level", {
-            row["name"]: row["mean"] for row in r["bottlenecks"]["areas"]}, hours),
+            f"{row['name']} ({row['count']})": row["mean"] for row in r["bottlenecks"]["areas"]}, hours),
     }
