@@ -167,3 +167,16 @@ def test_escalator_simulate_into_db_loads_a_recent_month_and_a_rerun_replaces_it
         store.dispose()
     assert timedelta(0) < datetime.now(UTC) - newest < timedelta(days=4)
     assert second.output.count(f"holds {loaded} simulated tickets") == 1
+
+
+def test_a_database_that_refuses_the_month_is_one_line_and_exit_1(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from plugin.cli import main
+    monkeypatch.setenv("ESCALATOR_DATABASE_URL", f"sqlite:///{tmp_path}/no/such/folder/escalator.db")
+    answer = CliRunner().invoke(main, ["simulate", "--into-db", "--incidents", "3", "--days", "1", "--engine",
+                                       "python", "--rules", str(RULES), "--out", str(tmp_path / "out"),
+                                       "--no-record"])
+    assert answer.exit_code == 1
+    assert "the month was not loaded: cannot load into sqlite:" in answer.output
+    assert "check ESCALATOR_DATABASE_URL" in answer.output and "Traceback" not in answer.output
