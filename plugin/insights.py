@@ -23,7 +23,7 @@ from .platforms import parse
 MET, MISSED = "met", "missed"
 UNKNOWN = "unknown"
 NONE = "none"
-ESCALATED_FROM = ("", "L1")          # a ticket beyond these levels was escalated
+FIRST_LEVEL = "L1"                   # the shipped matrix's entry level; a matrix may name its own
 DAILY_UP_TO = timedelta(days=62)     # longer periods are drawn week by week
 TOP = 5                              # bottlenecks listed
 RATINGS_REMEMBERED = 200_000         # parsed ratings kept by body digest (some 30 MB at most)
@@ -115,10 +115,10 @@ class _Story:
         visited = [level for _, level in self.levels if level]
         return " → ".join(level for i, level in enumerate(visited) if i == 0 or visited[i - 1] != level) or NONE
 
-    @property
-    def escalated(self) -> bool:
-        return any(level not in ESCALATED_FROM for _, level in self.levels) or \
-            self.ticket.level not in ESCALATED_FROM
+    def escalated(self, first_level: str) -> bool:
+        """Whether the ticket was ever at a level beyond the first."""
+        return any(level not in ("", first_level) for _, level in self.levels) or \
+            self.ticket.level not in ("", first_level)
 
     def level_at(self, at: datetime) -> str:
         current = self.levels[0][1] if self.levels else self.ticket.level
@@ -129,14 +129,15 @@ class _Story:
         return current or NONE
 
 
-def figures(facts: Facts, period: Period, now: datetime) -> dict:
-    """Every figure of the page for the tickets of `facts` (those opened in `period`)."""
+def figures(facts: Facts, period: Period, now: datetime, first_level: str = FIRST_LEVEL) -> dict:
+    """Every figure of the page for the tickets of `facts` (those opened in `period`); a ticket beyond
+    `first_level` at any time counts as escalated."""
     stories = _stories(facts, now)
     ack = _ack_seconds(facts.timers, stories)
     return {
         "period": {"since": period.since.isoformat(), "until": period.until.isoformat(), "tickets": len(stories)},
         "volume": _volume(stories),
-        "escalation_rate": _escalation_rate(stories),
+        "escalation_rate": _escalation_rate(stories, first_level),
         "mtta": _by_severity_over_time("mtta", stories, ack, period, 60),
         "mttr": _by_severity_over_time("mttr", stories, _resolve_seconds(stories), period, 3600),
         "sla": _sla(facts.timers, stories, now, facts.cadences),
@@ -241,14 +242,14 @@ def _volume(stories) -> dict:
     return _figure("volume", 0, total=len(stories), by_severity=dict(sorted(counts.items())))
 
 
-def _escalation_rate(stories) -> dict:
+def _escalation_rate(stories, first_level: str) -> dict:
     by_area = defaultdict(list)
     unleveled = 0
     for story in stories.values():
         if not story.levels and not story.ticket.level:
             unleveled += 1
             continue
-        by_area[story.ticket.area or UNKNOWN].append(story.escalated)
+        by_area[story.ticket.area or UNKNOWN].append(story.escalated(first_level))
     rows = {area: {"tickets": len(flags), "escalated": sum(flags), "rate": _ratio(sum(flags), len(flags))}
             for area, flags in sorted(by_area.items())}
     flags = [flag for area in by_area.values() for flag in area]

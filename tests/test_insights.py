@@ -180,3 +180,10 @@ def test_a_deadline_is_judged_met_missed_or_not_yet(row, verdict):
                                           (timer("A", "plan", stopped=10), None)])
 def test_acknowledged_after_is_the_stopped_ack_timers_run(row, seconds):
     assert acknowledged_after(row[2]) == seconds
+
+
+def test_a_matrix_with_its_own_level_names_counts_escalations_beyond_its_first_level():
+    tiers = Facts(tickets=[ticket("A", level="T1"), ticket("B", level="T2")],
+                  log=[change("A", 0, "created", "T1"), change("B", 0, "created", "T1"), change("B", 5, level="T2")])
+    rate = figures(tiers, PERIOD, NOW, first_level="T1")["escalation_rate"]
+    assert rate["by_area"]["payments"] == {"tickets": 2, "escalated": 1, "rate": 0.5}

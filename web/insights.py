@@ -32,7 +32,9 @@ def compute(container, period: Period, simulated: bool) -> dict:
     with container.store.reading() as tx:
         current = read_facts(tx.conn, period, simulated=simulated, rating=good_rating)
         before = read_facts(tx.conn, period.previous(), simulated=simulated, rating=good_rating)
-    result, previous = figures(current, period, now), figures(before, period.previous(), now)
+    first = min(container.matrix().matrix.levels, key=lambda level: level.rank).id
+    result = figures(current, period, now, first)
+    previous = figures(before, period.previous(), now, first)
     return {**result, "simulated": simulated, "previous_period": previous["period"],
             "comparison": compared(result, previous)}
 
