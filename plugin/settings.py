@@ -267,6 +267,8 @@ def mask_password(url: str) -> str:
         user, _, host = netloc.rpartition("@")
         netloc = f"{user.partition(':')[0]}:{MASK}@{host}"
     query = "&".join(_masked_parameter(p) for p in parts.query.split("&")) if parts.query else ""
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url      # nothing to hide; and urlunsplit would drop a slash of sqlite:////absolute/path
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 

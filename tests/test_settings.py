@@ -192,3 +192,9 @@ def test_the_channel_settings_come_from_the_environment_with_the_rest():
         webhook_url="https://hooks.example.com/in", webhook_secret="s")
     assert CommsSettings.from_env(environ) == comms
     assert "pw" not in repr(comms) and "api_key='********'" in repr(comms)
+
+
+def test_a_database_url_with_nothing_secret_is_shown_as_it_is():
+    from plugin.settings import mask_password
+    assert mask_password("sqlite:////var/lib/escalator/escalator.db") == "sqlite:////var/lib/escalator/escalator.db"
+    assert mask_password("postgresql+psycopg://app:s3cret@db/escalator") == "postgresql+psycopg://app:********@db/escalator"
