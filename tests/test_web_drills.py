@@ -45,8 +45,8 @@ def post(client, path, data, page="/drills"):
     return client.post(path, data={"csrf_token": token, **data})
 
 
-def start(trainer, trainees=("ana",), roles=(), mode="step", **extra):
-    form = {"scenario": SCENARIO, "mode": mode, **extra}
+def start(trainer, trainees=("ana",), roles=(), mode="step", scenario=SCENARIO, **extra):
+    form = {"scenario": scenario, "mode": mode, **extra}
     for row, name in enumerate(trainees):
         form[f"trainee_{row}"] = name
         if roles:
@@ -216,6 +216,20 @@ def test_a_drill_that_cannot_start_says_why_and_keeps_the_form(app, form, messag
     assert answer.status_code == 400 and 'id="start-error"' in answer.text and message in answer.text
     if form.get("trainee_0"):
         assert 'name="trainee_0" list="trainee-users" value="ana"' in answer.text
+
+
+@pytest.mark.parametrize("scenario", sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml")))
+def test_every_shipped_scenario_plays_as_a_tabletop_to_a_result_page(app, scenario):
+    trainer = client_as(app, "trainer")
+    session = start(trainer, ["ana", "ben"], ["incident_owner", "communications"], scenario=scenario)
+    page = f"/drills/{session}"
+    assert post(trainer, f"{page}/actions", {"do": "acknowledge", "by": "ana"}, page).status_code == 303
+    for _ in range(3):
+        assert post(trainer, f"{page}/advance", {"how": "next"}, page).status_code == 303
+        assert trainer.get(page).status_code == 200
+    assert post(trainer, f"{page}/finish", {}, page).status_code == 303
+    result = trainer.get(page)
+    assert result.status_code == 200 and 'id="score"' in result.text and "Score by role" in result.text
 
 
 def test_a_drill_whose_scenario_is_gone_says_so_instead_of_failing(app):
