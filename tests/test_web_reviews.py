@@ -199,6 +199,14 @@ def test_a_bad_action_item_is_refused_beside_its_form_with_what_was_typed_kept(l
     assert not desk_review(lead, review_id).actions
 
 
+def test_an_overdue_item_shows_when_its_owner_was_last_reminded(lead, review_id, clock):
+    post(lead, f"/reviews/{review_id}/actions", {"title": "Canary", "owner": "cto", "due": "2026-11-29"}, review_id)
+    store = lead.application.extensions["escalator"].store
+    store.remind(review_id, 1, None, clock.now(), [])                 # as the reminder sweep records it
+    text = page(lead, review_id)
+    assert "overdue</span>" in text and "owner reminded 2026-11-30 09:00" in text
+
+
 def test_a_bad_change_to_an_item_is_shown_and_the_item_kept(lead, review_id):
     post(lead, f"/reviews/{review_id}/actions", {"title": "Canary", "owner": "cto", "due": "2026-12-04"}, review_id)
     answer = post(lead, f"/reviews/{review_id}/actions/1", {"status": "closed", "owner": "cto", "due": "2026-12-04"},
