@@ -423,6 +423,7 @@ def _lifecycle(rng: random.Random, world: World, case: _Case) -> list[tuple]:
     if case.kind in SEVERE and rng.random() < 0.85:
         _remediation(rng, case, owner, max(handover, t0 + timedelta(hours=1.2 * rng.lognormvariate(0, 0.6))), steps)
     resolved = _resolve(rng, case, owner, steps, KINDS[case.kind].resolve_hours)
+    _regulator_notice(case, owner, steps)
     if rng.random() < REOPEN_RATE:
         resolved = _reopen(rng, case, owner, team, resolved, steps)
     if case.ticket.platform == "zendesk" and rng.random() < CSAT_RATE:
@@ -430,6 +431,21 @@ def _lifecycle(rng: random.Random, world: World, case: _Case) -> list[tuple]:
         steps.append((resolved + timedelta(minutes=20 + rng.expovariate(1 / 600)), "csat", case.ticket.reporter,
                       (mood, say(rng, f"csat_{mood}", case))))
     return sorted(steps, key=lambda step: step[0])
+
+
+def _regulator_notice(case: _Case, owner: Person, steps: list) -> None:
+    """On an EU personal-data incident the privacy office usually records its notice to the authority
+    (GDPR Art. 33, 72 h), sometimes late, sometimes never. Its own generator, seeded by the ticket,
+    so adding this left every other draw of a seed as it was."""
+    if "personal-data" not in case.ticket.labels or case.ticket.customer.region != "EU":
+        return
+    rng = random.Random(f"regulator:{case.ticket.platform}:{case.ticket.number}:{case.ticket.created.isoformat()}")
+    if rng.random() < 0.15:
+        return
+    at = case.ticket.created + timedelta(hours=20 * rng.lognormvariate(0, 0.8))
+    reference = f"DPA-{rng.randint(10000, 99999)}"
+    steps.append((at, "note", owner, rng.choice((f"Supervisory authority notified, reference {reference}.",
+                                                 f"Regulator notice sent ({reference}); privacy office informed."))))
 
 
 def _hand_over(rng: random.Random, world: World, case: _Case, agent: Person, now: datetime,

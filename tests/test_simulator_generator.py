@@ -285,3 +285,20 @@ def test_builders_fill_the_fields_the_matrix_reads(shipped_matrix):
     customer = parse("jira", BUILT["jira customer comment"][1]())
     agent = parse("jira", BUILT["jira agent comment"][1]())
     assert (customer.comment.by_agent, agent.comment.by_agent) == (False, True)
+
+
+def test_eu_personal_data_incidents_record_their_regulator_notice_and_no_other_ticket_does():
+
+    from plugin.platforms import parse
+    from simulator.generator import generate
+    flagged, noticed = set(), set()
+    for d in generate(seed=5, incidents=400, days=10, start=datetime(2026, 1, 5, tzinfo=UTC)):
+        event = parse(d.platform, json.loads(d.body), d.headers)
+        if event is None:
+            continue
+        if "personal-data" in event.labels:
+            flagged.add((d.platform, event.key))
+        if event.comment and ("Supervisory authority notified" in event.comment.body
+                              or "Regulator notice sent" in event.comment.body):
+            noticed.add((d.platform, event.key))
+    assert noticed and noticed <= flagged
