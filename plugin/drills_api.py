@@ -29,7 +29,7 @@ def require_access():
     starting = request.method == "POST" and request.path.rstrip("/").endswith("/drills")
     refused = api_auth.check(RUN_DRILLS if starting or request.path.startswith("/api/trainees") else PLAY_DRILLS)
     session_id = (request.view_args or {}).get("session_id")
-    if refused is None and session_id is not None and not _visible(_sessions().repo.get(_id(session_id))):
+    if refused is None and session_id is not None and not _visible(drill_sessions().repo.get(_id(session_id))):
         raise DrillNotFound(f"no drill session {session_id}")     # someone else's drill: as if there were none
     return refused
 
@@ -41,11 +41,22 @@ def _visible(session) -> bool:
     return may_open(session, current_user.name, allowed(current_user.role, RUN_DRILLS))
 
 
+def _player(session, asked: str | None) -> str | None:
+    """A logged-in trainee acts as themself, as on the pages; a trainer or the token may name anyone."""
+    me = current_user.name if current_user.is_authenticated and not request.headers.get("Authorization") else None
+    if me is None or me not in session.trainees:
+        return asked
+    if asked not in (None, "", me):
+        raise BadDrillRequest(f"you play this drill as {me}; you cannot act as {asked}")
+    return me
+
+
 MAX_ID = 2**31 - 1          # beyond what either database's integer column holds: no such session
 RECENT = 20
 
 
-def _sessions() -> DrillSessions:
+def drill_sessions() -> DrillSessions:
+    """The app's drill sessions, shared by this API and the dashboard's pages."""
     found = current_app.extensions.get("escalator.drills")
     if found is None:
         container = current_app.extensions["escalator"]
@@ -97,7 +108,7 @@ def not_found(exc):
 
 @drills.get("/drills")
 def catalogue():
-    sessions = _sessions()
+    sessions = drill_sessions()
     scenarios, problems = sessions.catalogue()
     return jsonify({
         "scenarios": [{"file": s.path.name, "name": s.name, "description": s.description,
@@ -110,52 +121,58 @@ def catalogue():
 
 @drills.post("/drills")
 def start():
-    session, drill = _sessions().start(_body())
+    session, drill = drill_sessions().start(_body())
     return jsonify(_playing(session, drill)), 201
 
 
 @drills.get("/drills/<int:session_id>")
 def show(session_id: int):
-    return jsonify(_playing(*_sessions().open(_id(session_id))))
+    return jsonify(_playing(*drill_sessions().open(_id(session_id))))
 
 
 @drills.post("/drills/<int:session_id>/advance")
 def advance(session_id: int):
-    return jsonify(_playing(*_sessions().advance(_id(session_id), _body())))
+    return jsonify(_playing(*drill_sessions().advance(_id(session_id), _body())))
 
 
 @drills.post("/drills/<int:session_id>/actions")
 def act(session_id: int):
-    session, drill, taken = _sessions().act(_id(session_id), _body())
+    body = _body()
+    player = _player(drill_sessions().repo.get(_id(session_id)), body.get("by"))
+    if player:
+        body["by"] = player
+    session, drill, taken = drill_sessions().act(_id(session_id), body)
     return jsonify({"action": taken, **_playing(session, drill)}), 201
 
 
 @drills.post("/drills/<int:session_id>/finish")
 def finish(session_id: int):
-    session = _sessions().finish(_id(session_id))
+    session = drill_sessions().finish(_id(session_id))
     return jsonify({"session": session.to_json(), **session.result})
 
 
 @drills.get("/drills/<int:session_id>/debrief.<kind>")
 def debrief(session_id: int, kind: str):
     from simulator.drills import debrief as render
-    session = _sessions().repo.get(_id(session_id))
+    session = drill_sessions().repo.get(_id(session_id))
     if not session.finished:
         raise DrillOver(f"drill session {session_id} is still playing; finish it to get the debrief")
     if kind == "md":
         return Response(render.markdown(session.result), mimetype="text/markdown")
-    if kind == "html":
-        return Response(render.html(session.result), mimetype="text/html")
+    if kind == "html":       # self-contained with its own inline CSS, and no script at all
+        return Response(render.html(session.result), mimetype="text/html", headers={"Content-Security-Policy": (
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; "
+            "frame-ancestors 'none'")})
     return jsonify({"error": "a debrief is debrief.md or debrief.html"}), 404
 
 
 @drills.get("/trainees")
 def trainee_list():
     return jsonify({"trainees": [{"name": name, "drills": count}
-                                 for name, count in _sessions().repo.trainees().items()]})
+                                 for name, count in drill_sessions().repo.trainees().items()]})
 
 
 @drills.get("/trainees/<name>")
 def trainee(name: str):
-    sessions = _sessions()
+    sessions = drill_sessions()
     return jsonify(trainees.report(sessions.repo, name, sessions.catalogue()[0]))

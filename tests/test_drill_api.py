@@ -225,3 +225,39 @@ def test_a_drill_played_on_the_server_never_reaches_jira_or_the_metrics(serve, h
     assert httpserver.log == []
     assert counters(base) == before
     assert requests.get(f"{base}/api/trainees/ana", headers=auth, timeout=30).json()["drills"] == 1
+
+
+def test_a_logged_in_trainee_acts_only_as_themself_and_the_debrief_page_runs_no_script(make_app):
+    from plugin.passwords import hash_password
+    from plugin.store.users import UserStore
+    app = make_app()
+    container = app.extensions["escalator"]
+    users = UserStore(container.store.engine)
+    for name, role in (("tia", "trainee"), ("trey", "trainer")):
+        users.add(name, role, hash_password("long enough password"), container.clock.now())
+
+    def logged_in(name):
+        client = app.test_client()
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        client.post("/login", data={"name": name, "password": "long enough password", "csrf_token": token})
+        page = client.get("/drills").get_data(as_text=True)      # the login began a new session and token
+        return client, {"X-CSRFToken": re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)}
+
+    trainer, trainer_headers = logged_in("trey")
+    scenario = sorted(p.name for p in (ROOT / "scenarios").glob("*.yaml"))[0]
+    started = trainer.post("/api/drills", json={"scenario": scenario, "trainees": {"tia": "incident_owner",
+                                                                                   "tom": "communications"},
+                                               "mode": "step"}, headers=trainer_headers)
+    assert started.status_code == 201, started.json
+    session_id = started.json["session"]["id"]
+    trainee, headers = logged_in("tia")
+    refused = trainee.post(f"/api/drills/{session_id}/actions", json={"do": "note", "text": "x", "by": "tom"},
+                           headers=headers)
+    assert refused.status_code == 400 and "you play this drill as tia" in refused.json["error"]
+    taken = trainee.post(f"/api/drills/{session_id}/actions", json={"do": "note", "text": "x"}, headers=headers)
+    assert taken.status_code == 201 and taken.json["action"]["by"] == "tia"
+    assert trainer.post(f"/api/drills/{session_id}/finish", headers=trainer_headers).status_code == 200
+    debrief = trainee.get(f"/api/drills/{session_id}/debrief.html")
+    csp = debrief.headers["Content-Security-Policy"]
+    assert debrief.status_code == 200 and "default-src 'none'" in csp and "script" not in csp

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 
 from plugin import trainees as trainee_records
 from plugin.drill_sessions import BadDrillRequest, DrillOver, DrillSessions, may_open
-from plugin.drills_api import _sessions as drill_sessions
+from plugin.drills_api import drill_sessions
 from plugin.store.drills import DrillNotFound, DrillSession
 from simulator.drills import debrief as debriefs
 from simulator.drills.actions import ACTIONS, ROLES, SOLO
