@@ -106,9 +106,11 @@ def _ratings(conn: Connection, chosen, rating: RatingReader) -> list[RatingFact]
     return found
 
 
-def simulated_count(conn: Connection, period: Period) -> int:
-    """How many simulated tickets were opened in the period, so the page can offer to show them."""
-    opened = and_(_T.created_at >= period.since, _T.created_at < period.until, _T.simulated.is_(True))
+def simulated_count(conn: Connection, period: Period | None = None) -> int:
+    """How many simulated tickets were opened in the period (or ever), so a page can offer to show them."""
+    opened = _T.simulated.is_(True)
+    if period is not None:
+        opened = and_(opened, _T.created_at >= period.since, _T.created_at < period.until)
     return conn.execute(select(func.count()).select_from(tickets).where(opened)).scalar_one()
 
 
