@@ -13,6 +13,7 @@ from .reviews import ReviewDesk, action_json, summary_json
 
 reviews_api = Blueprint("reviews", __name__, url_prefix="/reviews")
 MAX_LIMIT = 500
+FLAGS = {"": False, "0": False, "false": False, "1": True, "true": True}
 _STATUS = {InvalidReviewInput: 400, ReviewNotFound: 404, ReviewConflict: 409}
 
 
@@ -30,7 +31,8 @@ def refused(exc: ReviewError):
 @reviews_api.get("")
 def listed():
     limit = _number(request.args.get("limit", "100"), "limit")
-    found = desk().list(request.args.get("status") or None, min(max(limit, 1), MAX_LIMIT))
+    simulated = _flag(request.args.get("simulated", ""), "simulated")
+    found = desk().list(request.args.get("status") or None, min(max(limit, 1), MAX_LIMIT), simulated)
     now = current_app.extensions["escalator"].clock.now()
     return jsonify({"reviews": [summary_json(r, now) for r in found]})
 
@@ -76,6 +78,12 @@ def _body(allowed: set[str]) -> dict:
         raise InvalidReviewInput(f"unknown field(s) {', '.join(map(repr, unknown))}; expected some of: "
                                  f"{', '.join(sorted(allowed))}")
     return body
+
+
+def _flag(text: str, what: str) -> bool:
+    if text not in FLAGS:
+        raise InvalidReviewInput(f"{what} {text!r} is not one of {', '.join(map(repr, FLAGS))}")
+    return FLAGS[text]
 
 
 def _number(text: str, what: str, error: type[ReviewError] = InvalidReviewInput) -> int:

@@ -39,10 +39,11 @@ class ReviewDesk:
         self.store, self.clock, self.owners = store, clock, owners
         self.ticket_urls = ticket_urls or {}        # platform -> URL pattern with {key}
 
-    def list(self, status: str | None = None, limit: int = 100) -> list[Review]:
+    def list(self, status: str | None = None, limit: int = 100, simulated: bool = False) -> list[Review]:
+        """Newest first; reviews of simulated tickets (`simulate --into-db`) only when `simulated`."""
         if status is not None and status not in STATUSES:
             raise InvalidReviewInput(f"unknown status {status!r}; reviews are {', '.join(STATUSES)}")
-        return self.store.reviews(status, limit)
+        return self.store.reviews(status, limit, simulated)
 
     def get(self, review_id: int) -> Review:
         review = self.store.review(review_id)
@@ -107,7 +108,8 @@ def sections_json(review: Review, facts: Mapping) -> list[dict]:
 
 def summary_json(review: Review, now: datetime) -> dict:
     return {"id": review.id, "platform": review.platform, "key": review.key, "status": review.status,
-            "trigger": review.trigger, "matrix_version": review.matrix_version, "url": review_url(review.id),
+            "trigger": review.trigger, "matrix_version": review.matrix_version, "simulated": review.simulated,
+            "url": review_url(review.id),
             "created_at": _iso(review.created_at), "updated_at": _iso(review.updated_at),
             "final_at": _iso(review.final_at), "actions": [action_json(a, now) for a in review.actions]}
 

@@ -1,5 +1,6 @@
-"""`escalator simulate --into-db`: a replayed month copied into a real database, marked simulated,
-under keys that never meet a real ticket, replaced (not doubled) by a second run of the same seed."""
+"""`escalator simulate --into-db`: a replayed month copied into a real database (tickets, log, timers,
+ratings and after-action reviews), marked simulated, under keys that never meet a real ticket,
+replaced (not doubled) by a second run of the same seed."""
 from __future__ import annotations
 
 import os
@@ -9,9 +10,10 @@ import pytest
 import sqlalchemy
 from sqlalchemy import func, select
 
+from plugin.domain.review import OPEN
 from plugin.insights import Period, figures, good_rating
 from plugin.store.insights_sql import read_facts
-from plugin.store.schema import deliveries, escalation_log, tickets, timers
+from plugin.store.schema import deliveries, escalation_log, review_actions, reviews, tickets, timers
 from plugin.store.simulated_sql import load_month
 from plugin.store.sql import SqlStore
 from simulator.generator import generate
@@ -22,13 +24,19 @@ from .conftest import RULES, postgres_or_skip
 
 START = datetime(2026, 2, 2, tzinfo=UTC)
 WHOLE = Period(START - timedelta(days=1), START + timedelta(days=30))
+DAY_AFTER_YEAR = timedelta(days=366)
 
 
 @pytest.fixture(scope="module")
-def month():
+def replayed():
     generated = generate(seed=7, incidents=60, days=5, start=START)
-    rated = rating_deliveries(generated)
-    result = replay(generated, RULES, engine="python", lean=True, consume=True)
+    rated = rating_deliveries(generated)        # before the replay, which lets each body go once stored
+    return replay(generated, RULES, engine="python", lean=True, consume=True), rated
+
+
+@pytest.fixture(scope="module")
+def month(replayed):
+    result, rated = replayed
     return month_of(result, 7, rated)
 
 
@@ -67,6 +75,15 @@ def test_a_month_is_copied_with_every_key_prefixed_and_every_ticket_marked_simul
     assert count(store, escalation_log, escalation_log.c.key.not_like("SIM-7-%")) == 0
 
 
+def test_the_log_comes_in_as_the_ticket_and_review_pages_read_it(month):
+    traces = [fired for row in month.log for fired in row["decision"]["trace"]]
+    assert traces and all({"rule", "kind", "category", "values", "decided"} <= set(fired) for fired in traces)
+    latest = {row["key"]: row["decision"] for row in month.log}
+    assert [(d["severity"], d["level"], d["owner"]) for key, d in sorted(latest.items())] == [
+        (t["severity"], t["level"], t["owner"]) for t in sorted(month.tickets, key=lambda t: t["key"])
+        if t["key"] in latest]
+
+
 def test_ratings_come_in_as_decided_deliveries_that_the_figures_read_again(month, store):
     assert month.ratings, "the generator rates some Zendesk tickets"
     load_month(store, month)
@@ -78,8 +95,25 @@ def test_ratings_come_in_as_decided_deliveries_that_the_figures_read_again(month
     assert result["csat"]["rated"] + result["csat"]["excluded"]["count"] >= 1
 
 
+def real_review(store, key="SIM-1") -> int:
+    """The real ticket's review, with an overdue action item; its id."""
+    now = START + timedelta(days=1)
+    with store.engine.begin() as conn:
+        review_id = conn.execute(reviews.insert().values(
+            platform="jira", key=key, status="in_review", trigger="level L3", matrix_version="v1",
+            sections={"why_it_happened": "A real cause."}, created_at=now, updated_at=now)).inserted_primary_key[0]
+        conn.execute(review_actions.insert().values(review_id=review_id, number=1, title="Real work", owner="cto",
+                                                    due_at=now, status=OPEN, link="", created_at=now))
+    return review_id
+
+
+def action_count(month) -> int:
+    return sum(len(row["actions"]) for row in month.reviews)
+
+
 def test_a_second_run_of_the_same_seed_replaces_the_first_and_leaves_real_tickets_alone(month, store):
     real_ticket(store)
+    real = real_review(store)
     first = load_month(store, month)
     again = load_month(store, month)
     assert again.replaced == first.tickets and again.simulated_total == first.tickets
@@ -87,6 +121,52 @@ def test_a_second_run_of_the_same_seed_replaces_the_first_and_leaves_real_ticket
     assert count(store, timers, timers.c.key == "SIM-1") == 1
     assert count(store, escalation_log) == len(month.log) + len(month.ratings)
     assert count(store, deliveries) == len(month.ratings)
+    assert count(store, reviews) == len(month.reviews) + 1
+    assert count(store, review_actions) == action_count(month) + 1
+    kept = store.review(real)
+    assert (kept.key, kept.status, kept.sections, kept.simulated) == ("SIM-1", "in_review",
+                                                                      {"why_it_happened": "A real cause."}, False)
+    assert [a.title for a in kept.actions] == ["Real work"]
+
+
+def test_the_replays_reviews_come_in_as_drafts_left_out_of_the_list_unless_asked(replayed, month, store):
+    result, _ = replayed
+    real_ticket(store)
+    real_review(store)
+    assert load_month(store, month).reviews == len(month.reviews)
+    made = {r.key: r for r in result.store.reviews(limit=1000)}
+    assert made and len(month.reviews) == len(made) == count(store, reviews, reviews.c.key.like("SIM-7-%"))
+    loaded = store.reviews(limit=1000, simulated=True)
+    simulated = [r for r in loaded if r.simulated]
+    assert [(r.key, r.simulated) for r in loaded if not r.simulated] == [("SIM-1", False)]
+    assert {r.key for r in simulated} == {"SIM-7-" + key for key in made}
+    for review in simulated:
+        replayed_review = made[review.key.removeprefix("SIM-7-")]
+        assert (review.status, review.sections, review.trigger, review.created_at, review.updated_at) == (
+            "draft", {}, replayed_review.trigger, replayed_review.created_at, replayed_review.updated_at)
+    assert [r.key for r in store.reviews(limit=1000)] == ["SIM-1"]
+    assert [r.key for r in store.reviews("draft", limit=1000)] == []
+    assert result.store.reviews(limit=1000, simulated=True) == result.store.reviews(limit=1000)   # memory: accepted
+    ticket = store.load([("jira", simulated[0].key)])[("jira", simulated[0].key)]
+    assert ticket.reviewed      # the processor would not open a second review for it
+
+
+def test_a_few_simulated_reviews_have_seeded_action_items_that_never_remind(replayed, month, store):
+    result, _ = replayed
+    load_month(store, month)
+    items = [(r, a) for r in store.reviews(limit=1000, simulated=True) for a in r.actions]
+    with_items = {r.id for r, _ in items}
+    assert 3 <= len(with_items) <= 25 and len(items) == action_count(month)
+    assert {a.owner for _, a in items} <= set(result.matrix.matrix.parties)
+    assert all(r.created_at < a.created_at < a.due_at for r, a in items)
+    assert any(a.status == OPEN and a.due_at < result.ended for _, a in items)      # some overdue at the month's end
+    assert any(a.due_at > result.ended for _, a in items)
+    assert all(a.number in (1, 2) for _, a in items)
+    far = result.ended + timedelta(days=365)
+    assert store.reminders_due(far, far, 1000) == []
+    assert month_of(result, 7).reviews == month.reviews                             # seeded: the same every run
+    assert month_of(result, 8).reviews != [{**row, "key": row["key"].replace("SIM-7-", "SIM-8-")}
+                                           for row in month.reviews]
 
 
 def test_simulated_tickets_count_only_when_asked(month, store):
@@ -133,6 +213,9 @@ def test_postgresql_takes_the_same_month_and_gives_the_same_figures_as_sqlite(mo
             again = load_month(postgres, month)
             assert again.replaced == again.simulated_total == len(month.tickets)
             on_postgres = figures_on(postgres)
+            assert postgres.reviews(limit=1000) == [] and postgres.reminders_due(START + DAY_AFTER_YEAR, START, 9) == []
+            assert len(postgres.reviews(limit=1000, simulated=True)) == len(month.reviews)
+            assert sum(len(r.actions) for r in postgres.reviews(limit=1000, simulated=True)) == action_count(month)
         finally:
             postgres.dispose()
         load_month(store, month)

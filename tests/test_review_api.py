@@ -6,8 +6,11 @@ from datetime import timedelta
 import pytest
 
 from plugin.platforms.zendesk import sign_zendesk
+from plugin.store.port import Batch, NewReview, TicketRecord
+from plugin.store.schema import tickets
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, START
+from .openapi_check import check_request, check_response
 from .test_webhooks import SECRET, drain, outage_payload, post_jira
 
 
@@ -20,6 +23,15 @@ def client(make_app):
 def review_id(client) -> int:
     post_jira(client, outage_payload("SUP-7"), delivery="d-7")
     return client.get("/api/tickets/jira/SUP-7").json["review"]["id"]
+
+
+def simulated_review(store, key="SIM-3-SUP-9") -> int:
+    """A review of a ticket marked simulated, as `escalator simulate --into-db` leaves one; its id."""
+    store.write(Batch(START, tickets=[(TicketRecord("jira", key, version=1), 0)],
+                      reviews=[NewReview("jira", key, START, "severity critical, level L1 after created", "v1")]))
+    with store.engine.begin() as conn:
+        conn.execute(tickets.update().where(tickets.c.key == key).values(simulated=True))
+    return store.review_of("jira", key).id
 
 
 def quiet_ticket(client, key="SUP-8"):
@@ -104,6 +116,7 @@ def test_a_final_review_keeps_its_frozen_timeline_while_the_log_grows(client, re
 @pytest.mark.parametrize("method, path, body, status, message", [
     ("get", "/api/reviews?status=closed", None, 400, "unknown status 'closed'; reviews are draft, in_review, final"),
     ("get", "/api/reviews?limit=many", None, 400, "limit 'many' is not a number"),
+    ("get", "/api/reviews?simulated=yes", None, 400, "simulated 'yes' is not one of"),
     ("get", "/api/reviews/999", None, 404, "no review 999"),
     ("get", "/api/reviews/first", None, 404, "review id 'first' is not a number"),
     ("get", "/api/reviews/99999999999", None, 404, "review id '99999999999' is not a number of at most 9 digits"),
@@ -146,3 +159,19 @@ def test_reviews_take_the_api_token_like_every_api_route(make_app):
     client = make_app(api_token="t0ken").test_client()
     assert client.get("/api/reviews").status_code == 401
     assert client.get("/api/reviews", headers={"Authorization": "Bearer t0ken"}).json == {"reviews": []}
+
+
+def test_reviews_of_simulated_tickets_are_listed_only_when_asked_and_marked(client, review_id):
+    simulated = simulated_review(client.application.extensions["escalator"].store)
+    listed = [(r["key"], r["simulated"]) for r in client.get("/api/reviews").json["reviews"]]
+    assert listed == [("SUP-7", False)]
+    both = [(r["key"], r["simulated"]) for r in client.get("/api/reviews?simulated=1").json["reviews"]]
+    assert both == [("SIM-3-SUP-9", True), ("SUP-7", False)]
+    assert client.get("/api/reviews?simulated=true&status=draft").json["reviews"][0]["id"] == simulated
+    assert [r["key"] for r in client.get("/api/reviews?simulated=0").json["reviews"]] == ["SUP-7"]
+    assert client.get(f"/api/reviews/{simulated}").json["simulated"] is True
+    for path in ("/api/reviews?simulated=1", "/api/reviews?simulated=true&status=draft"):
+        check_response(client.get(path), "GET", path)                 # as web/openapi/reviews.yaml describes
+        check_request("GET", path, headers={"Authorization": "Bearer t0ken"})
+    moved = client.patch(f"/api/reviews/{simulated}", json={"status": "in_review"}).json     # a lead practises on it
+    assert (moved["status"], moved["simulated"]) == ("in_review", True)

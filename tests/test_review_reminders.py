@@ -19,6 +19,7 @@ from plugin.store.port import Batch, NewReview, TicketRecord
 
 from .conftest import RULES, START
 from .test_e2e_escalation import smtp  # noqa: F401 - the fixture
+from .test_review_api import simulated_review
 
 DUE = datetime(2026, 12, 1, 23, 59, 59, tzinfo=UTC)       # "due 2026-12-01": the end of that day
 SECRET_PATH = "/services/T000/B000/very-secret-token"
@@ -95,6 +96,25 @@ def test_an_overdue_item_reminds_its_owner_then_again_after_remind_every_until_c
     desk.change_action(review.id, 1, {"status": "done"})
     clock.advance(timedelta(days=5))
     assert remind(sweep, worker) == 0 and len(fake.received()) == 2
+
+
+def test_an_item_of_a_simulated_tickets_review_never_reminds_anyone(desk_for, fakes):
+    fake, smtp_settings = fakes
+    clock = FixedClock(DUE)
+    slack = {"slack_webhooks": {"#sre-incidents": fake.httpserver.url_for(SECRET_PATH)}}
+    container, desk, sweep, worker = desk_for(clock, **smtp_settings, **slack)
+    simulated = simulated_review(container.store)
+    desk.add_action(simulated, {"title": "Practise the hand-off", "owner": "platform-sre", "due": "2026-11-20"})
+    desk.add_action(simulated, {"title": "Tell the customer", "owner": "data-eng", "due": "2026-11-21"})
+    real = container.store.review_of("jira", "SUP-7")
+    desk.add_action(real.id, {"title": "Canary", "owner": "platform-sre", "due": "2026-12-01"})
+    assert remind(sweep, worker) == 1                          # the sweep ran: the real item, due last
+    clock.advance(timedelta(days=3))
+    assert remind(sweep, worker) == 1
+    assert [c for c, _ in fake.received()] == ["slack", "slack"]
+    assert all("jira/SUP-7" in text and "SIM-3" not in text for _, text in fake.received())
+    assert [a.last_reminded_at for a in container.store.review(simulated).actions] == [None, None]
+    assert [r.key for r, _ in container.store.reminders_due(clock.now(), clock.now(), 100)] == ["SUP-7"]
 
 
 def test_a_restart_neither_repeats_nor_loses_a_reminder(desk_for, fakes):

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from .conftest import START
+from .test_review_api import simulated_review
 from .test_webhooks import SECRET, drain, outage_payload, post_jira
 
 HOSTILE = '<script>alert(1)</script> {{7*7}} <img src=x onerror=alert(2)>'
@@ -127,6 +128,33 @@ def test_the_list_filters_by_status_and_counts_open_and_overdue_items(lead, revi
     assert "No review has an overdue action item." in lead.get("/reviews?status=draft&overdue=1").text
     assert 'href="/reviews?status=final&amp;overdue=1"' in late and 'href="/reviews?status=final"' not in late
     assert "There is no status &#39;closed&#39;" in lead.get("/reviews?status=closed").text
+
+
+def listed_keys(text: str) -> list[str]:
+    return re.findall(r"<td><a href=\"/tickets/[^\"]+\">([^<]+)</a>", text)
+
+
+def test_reviews_of_simulated_tickets_are_listed_only_when_include_simulated_is_ticked(lead, review_id):
+    simulated = simulated_review(lead.application.extensions["escalator"].store)
+    real_only = lead.get("/reviews").text
+    assert listed_keys(real_only) == ["jira/SUP-7"] and '<span class="tag">simulated</span>' not in real_only
+    assert re.search(r'<input type="checkbox" name="simulated" value="1">\s*include simulated', real_only)
+    both = lead.get("/reviews?simulated=1").text
+    assert listed_keys(both) == ["jira/SIM-3-SUP-9", "jira/SUP-7"]
+    assert both.count('<span class="tag">simulated</span>') == 1
+    assert re.search(r'name="simulated" value="1" checked', both)
+    assert 'href="/reviews?status=draft&amp;simulated=1"' in both           # the status filters keep the tick
+    shown = page(lead, simulated)
+    assert '<span class="tag">simulated</span>' in shown and "its action items remind nobody" in shown
+    assert "remind nobody" not in page(lead, review_id)
+
+
+def test_with_only_simulated_reviews_the_empty_list_points_to_them(lead):
+    simulated_review(lead.application.extensions["escalator"].store)
+    text = lead.get("/reviews").text
+    assert listed_keys(text) == [] and 'data-testid="simulated-hidden"' in text
+    assert 'href="/reviews?simulated=1"' in text
+    assert 'data-testid="simulated-hidden"' not in lead.get("/reviews?status=final").text     # none there
 
 
 # -- the review -------------------------------------------------------------------------------------

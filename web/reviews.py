@@ -50,10 +50,15 @@ def index():
     if status not in (None, *STATUSES):
         problem, status = f"There is no status {status!r}; showing every review.", None
     now, late_only = _now(), request.args.get("overdue") == "1"
-    rows = [_row(review, now) for review in desk().list(status, LIMIT)]
+    simulated = request.args.get("simulated") in ("1", "true")
+    reviews = desk()
+    rows = [_row(review, now) for review in reviews.list(status, LIMIT, simulated)]
     shown = [row for row in rows if row["overdue"] or not late_only]
+    # With no real review to list, say whether a simulated month has some, so a newcomer finds them.
+    hidden = not simulated and not rows and bool(reviews.list(status, 1, simulated=True))
     return render_template("reviews/list.html", rows=shown, status=status, statuses=STATUSES, late_only=late_only,
-                           status_names=STATUS_NAMES, problem=problem, limit=LIMIT, listed=len(rows))
+                           simulated=simulated, hidden=hidden, status_names=STATUS_NAMES, problem=problem,
+                           limit=LIMIT, listed=len(rows))
 
 
 def _row(review: Review, now) -> dict:

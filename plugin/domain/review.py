@@ -85,6 +85,7 @@ class Review:
     frozen: Mapping | None = None   # the pre-fill as it stood when the review became final
     final_at: datetime | None = None
     actions: tuple[ActionItem, ...] = ()
+    simulated: bool = False         # of a ticket `simulate --into-db` loaded: listed only when asked, never reminded
 
     def action(self, number: int) -> ActionItem:
         found = next((a for a in self.actions if a.number == number), None)

@@ -186,8 +186,8 @@ class ReviewStore(Protocol):
     """After-action reviews. Each change is a pure function applied to the review as stored, in one
     transaction that holds the review, so two team leads never overwrite each other."""
 
-    def reviews(self, status: str | None = None, limit: int = 100) -> list[Review]:
-        """Newest first, with their action items."""
+    def reviews(self, status: str | None = None, limit: int = 100, simulated: bool = False) -> list[Review]:
+        """Newest first, with their action items; reviews of simulated tickets only when `simulated`."""
 
     def review(self, review_id: int) -> Review | None: ...
 
@@ -204,7 +204,8 @@ class ReviewStore(Protocol):
     def change_action(self, review_id: int, number: int, change: ActionChange) -> ActionItem: ...
 
     def reminders_due(self, now: datetime, every_before: datetime, limit: int) -> list[tuple[Review, ActionItem]]:
-        """Open items due by `now` never reminded, or last reminded by `every_before`, oldest due first."""
+        """Open items due by `now` never reminded, or last reminded by `every_before`, oldest due first; never
+        an item of a simulated ticket's review."""
 
     def remind(self, review_id: int, number: int, last: datetime | None, now: datetime,
                messages: Sequence[OutboxRow]) -> bool:

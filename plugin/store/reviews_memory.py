@@ -25,7 +25,8 @@ class MemoryReviews:
     def _reviews(self) -> dict[int, Review]:
         return self._review_rows
 
-    def reviews(self, status: str | None = None, limit: int = 100) -> list[Review]:
+    def reviews(self, status: str | None = None, limit: int = 100, simulated: bool = False) -> list[Review]:
+        # `simulated` is the SQL store's: nothing in a replay's own memory is a loaded simulated ticket.
         found = [r for r in reversed(self._reviews().values()) if status is None or r.status == status]
         return found[:limit]
 

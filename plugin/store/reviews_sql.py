@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import exists, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -16,19 +16,25 @@ from sqlalchemy.engine import Connection
 from ..domain.review import OPEN, ActionItem, Review, ReviewNotFound
 from .port import Batch, OutboxRow, ReviewChange, ReviewSources
 from .rows import action_of, action_values, new_review_values, review_of, review_values
-from .schema import deliveries, outbox, review_actions
+from .schema import deliveries, outbox, review_actions, tickets
 from .schema import reviews as review_table
 
 _ACTIONS = review_actions.c
+# A review of a ticket `simulate --into-db` loaded: read with every review, listed only when asked, never reminded.
+_SIMULATED = exists().where(tickets.c.simulated.is_(True), tickets.c.platform == review_table.c.platform,
+                            tickets.c.key == review_table.c.key)
+_READ = select(review_table, _SIMULATED.label("simulated"))
 
 
 class SqlReviews:
     """Mixed into SqlStore, whose engine and read transactions it uses."""
 
-    def reviews(self, status: str | None = None, limit: int = 100) -> list[Review]:
-        query = select(review_table).order_by(review_table.c.id.desc()).limit(limit)
+    def reviews(self, status: str | None = None, limit: int = 100, simulated: bool = False) -> list[Review]:
+        query = _READ.order_by(review_table.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(review_table.c.status == status)
+        if not simulated:
+            query = query.where(~_SIMULATED)
         with self.reading() as tx:
             return _with_actions(tx.conn, tx.conn.execute(query).mappings().all())
 
@@ -40,7 +46,7 @@ class SqlReviews:
 
     def _one(self, where) -> Review | None:
         with self.reading() as tx:
-            found = _with_actions(tx.conn, tx.conn.execute(select(review_table).where(where)).mappings().all())
+            found = _with_actions(tx.conn, tx.conn.execute(_READ.where(where)).mappings().all())
         return found[0] if found else None
 
     def review_sources(self, platform: str, key: str) -> ReviewSources:
@@ -76,14 +82,15 @@ class SqlReviews:
         return item
 
     def reminders_due(self, now: datetime, every_before: datetime, limit: int) -> list[tuple[Review, ActionItem]]:
-        query = (select(review_actions).where(_ACTIONS.status == OPEN, _ACTIONS.due_at <= now,
-                                              or_(_ACTIONS.last_reminded_at.is_(None),
-                                                  _ACTIONS.last_reminded_at <= every_before))
+        # A simulated review's items are nobody's work: their owners are never reminded.
+        query = (select(review_actions).join(review_table, review_table.c.id == _ACTIONS.review_id)
+                 .where(_ACTIONS.status == OPEN, _ACTIONS.due_at <= now, ~_SIMULATED,
+                        or_(_ACTIONS.last_reminded_at.is_(None), _ACTIONS.last_reminded_at <= every_before))
                  .order_by(_ACTIONS.due_at, _ACTIONS.review_id, _ACTIONS.number).limit(limit))
         with self.reading() as tx:
             items = tx.conn.execute(query).mappings().all()
             ids = {row["review_id"] for row in items}
-            query = select(review_table).where(review_table.c.id.in_(ids))
+            query = _READ.where(review_table.c.id.in_(ids))
             found = tx.conn.execute(query).mappings().all() if ids else []
         by_id = {row["id"]: review_of(row) for row in found}
         return [(by_id[row["review_id"]], action_of(row)) for row in items]
@@ -119,7 +126,7 @@ def outbox_values(row: OutboxRow, now: datetime, log_id: int | None = None) -> d
 
 
 def _locked(conn: Connection, review_id: int) -> Review:
-    row = conn.execute(select(review_table).where(review_table.c.id == review_id).with_for_update()).mappings().first()
+    row = conn.execute(_READ.where(review_table.c.id == review_id).with_for_update(of=review_table)).mappings().first()
     if row is None:
         raise ReviewNotFound(f"no review {review_id}; `escalator review list` shows them")
     return _with_actions(conn, [row])[0]

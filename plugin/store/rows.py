@@ -50,7 +50,9 @@ def new_review_values(new: NewReview) -> dict:
 
 
 def review_of(row, actions=()) -> Review:
-    return Review(**{name: row[name] for name in _REVIEW_COLUMNS}, actions=tuple(actions))
+    # `simulated` comes from the ticket, read alongside (SQLite answers the EXISTS with 0 or 1).
+    return Review(**{name: row[name] for name in _REVIEW_COLUMNS}, actions=tuple(actions),
+                  simulated=bool(row.get("simulated", False)))
 
 
 def review_values(review: Review) -> dict:

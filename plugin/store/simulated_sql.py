@@ -1,8 +1,9 @@
 """Writes a simulated month (`escalator simulate --into-db`) into the SQL database in one transaction.
 
 A run replaces the simulated tickets of an earlier run with the same key prefix (and their log,
-timers and rating deliveries), so loading the same seed twice leaves one copy. Inserts go in
-chunks: one statement per chunk, never one per row, and no statement past the drivers' limits.
+timers, rating deliveries, reviews and review action items), so loading the same seed twice leaves
+one copy. Inserts go in chunks: one statement per chunk, never one per row, and no statement past
+the drivers' limits.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from simulator.into_db import Loaded, SimulatedMonth
 
 from ..domain.errors import EscalatorError
 from ..settings import Settings, mask_password
-from .schema import deliveries, escalation_log, tickets, timers
+from .schema import deliveries, escalation_log, review_actions, reviews, tickets, timers
 from .sql import SqlStore
 
 CHUNK = 1000
@@ -51,15 +52,19 @@ def load_month(store: SqlStore, month: SimulatedMonth) -> Loaded:
         _insert(conn, timers, month.timers)
         _insert(conn, escalation_log, month.log)
         _insert_ratings(conn, month.ratings)
+        _insert_reviews(conn, month.reviews)
         total = conn.execute(select(func.count()).select_from(tickets).where(tickets.c.simulated.is_(True)))
-        return Loaded(len(month.tickets), replaced, total.scalar_one())
+        return Loaded(len(month.tickets), replaced, total.scalar_one(), len(month.reviews))
 
 
 def _forget(conn: Connection, prefix: str) -> int:
     """Remove an earlier load with this prefix: only simulated tickets, never a real one."""
     pattern = prefix + "%"
     ours = and_(tickets.c.simulated.is_(True), tickets.c.key.like(pattern))
-    for table in (escalation_log, timers):
+    reviewed = exists().where(ours, tickets.c.platform == reviews.c.platform, tickets.c.key == reviews.c.key)
+    earlier = select(reviews.c.id).where(reviews.c.key.like(pattern), reviewed)
+    conn.execute(delete(review_actions).where(review_actions.c.review_id.in_(earlier)))
+    for table in (escalation_log, timers, reviews):
         owned = exists().where(ours, tickets.c.platform == table.c.platform, tickets.c.key == table.c.key)
         conn.execute(delete(table).where(table.c.key.like(pattern), owned))
     conn.execute(delete(deliveries).where(deliveries.c.dedupe_key.like(pattern),
@@ -85,6 +90,16 @@ def _insert_ratings(conn: Connection, ratings: list[dict]) -> None:
              "event_kind": "satisfaction_rated", "actor": "", "changes": {}, "decision": {},
              "matrix_version": "", "communications": []}
             for r, delivery_id in zip(chunk, ids, strict=True)])
+
+
+def _insert_reviews(conn: Connection, rows: list[dict]) -> None:
+    """Each review, then its action items under the id the database gave it."""
+    for chunk in _chunks(rows):
+        ids = conn.execute(insert(reviews).returning(reviews.c.id, sort_by_parameter_order=True),
+                           [{k: v for k, v in r.items() if k != "actions"} for r in chunk]).scalars().all()
+        items = [{**item, "review_id": review_id} for r, review_id in zip(chunk, ids, strict=True)
+                 for item in r["actions"]]
+        _insert(conn, review_actions, items)
 
 
 def _chunks(rows: list[dict]):
