@@ -19,8 +19,10 @@ from .session import Drill
 
 PLAYER = "Model Answer"
 DUTY_AT = 0.75
-DUTIES = {"plan": "plan", "rca": "root_cause", "update": "update"}
+# Each timer a person stops, the action that stops it, and the words it is written with.
+DUTIES = {"plan": "plan", "rca": "root_cause", "update": "update", "regulator_notice": "note"}
 TEXTS = {
+    "regulator_notice": "Supervisory authority notified; the notice and its evidence are attached.",
     "plan": "restore service first (roll back the last change, fail over if needed), then fix forward; "
             "next update within the cadence.",
     "root_cause": "documented with the timeline, the trigger and the fix; follow-up actions are tracked.",
@@ -105,7 +107,8 @@ class _Player:
                                     channel=message["channel"], template=message["template"])
 
     def _notes(self, key: str) -> Iterator[Action]:
-        noted = sum(1 for a in self.drill.actions if a.ticket == key and a.do == "note")
+        noted = sum(1 for a in self.drill.actions if a.ticket == key and a.do == "note"
+                    and a.text.startswith("Escalated from"))      # not the regulator's notice
         moves = [e["changes"]["level"] for e in self.drill.log(key) if e["changes"].get("level", ["", ""])[0]]
         for old, new in moves[noted:]:
             yield self._act("note", key, "every level change is written down", text=f"Escalated from {old} to {new}.")
@@ -113,7 +116,8 @@ class _Player:
     def _duties(self, key: str) -> Iterator[Action]:
         for name, when in self._duty_times(key):
             if when <= self.drill.clock:
-                yield self._act(DUTIES[name], key, f"{name} before its target", text=TEXTS[DUTIES[name]])
+                yield self._act(DUTIES[name], key, f"{name} before its target",
+                                text=TEXTS.get(name) or TEXTS[DUTIES[name]])
 
     def _duty_times(self, key: str) -> list[tuple[str, datetime]]:
         """Each running timer a person must stop, at three quarters of the time it allows."""
