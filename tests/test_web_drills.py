@@ -233,10 +233,10 @@ def test_every_shipped_scenario_plays_as_a_tabletop_to_a_result_page(app, scenar
 
 
 def test_a_drill_whose_scenario_is_gone_says_so_instead_of_failing(app):
-    from plugin.drills_api import _sessions
+    from plugin.drills_api import drill_sessions
     from plugin.store.drills import DrillSession
     with app.app_context():
-        stored = _sessions().repo.create(DrillSession("gone.yaml", {"ana": "solo"}, "step", 0.0, START))
+        stored = drill_sessions().repo.create(DrillSession("gone.yaml", {"ana": "solo"}, "step", 0.0, START))
     ana = client_as(app, "trainee", "ana")
     for path in (f"/drills/{stored.id}", f"/drills/{stored.id}/live"):
         answer = ana.get(path)
