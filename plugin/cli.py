@@ -147,6 +147,7 @@ def run_tests(rules_dir, engine):
               help="Reload the matrix when files in rules/ change (SIGHUP always reloads).")
 def serve(host, port, workers, threads, no_worker, reload_rules):
     """Receive Jira and Zendesk webhooks (gunicorn), with a worker process that decides them and writes back."""
+    from . import logs
     from .metrics import share_across_processes
     from .server import Server, is_loopback
 
@@ -161,8 +162,10 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
     console.print(f"Escalator on http://{host}:{port} ({mode}); database {mask_password(settings.database)}")
     _first_admin_hint(settings, f"http://{host}:{port}")
     share_across_processes(Path(settings.data_dir) / "metrics")     # gunicorn workers and the worker alike
+    logs.configure(settings)
     Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
-            "accesslog": "-", "timeout": 30, "graceful_timeout": 10, "control_socket_disable": True},
+            "accesslog": "-", "timeout": 30, "graceful_timeout": 10, "control_socket_disable": True,
+            **logs.gunicorn_options(settings)},
            start_worker=not no_worker,
            reload=reload_rules).run()
 
@@ -177,9 +180,11 @@ def worker(interval, reload_rules):
     import signal
     import threading
 
-    from . import background, bootstrap
+    from . import background, bootstrap, logs
 
-    container = bootstrap.build(_settings())
+    settings = _settings()
+    logs.configure(settings)
+    container = bootstrap.build(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -252,9 +257,10 @@ def _register_simulator() -> None:
     from simulator.cli import replay_command, simulate
 
     from .drill_cli import drill
+    from .install_cli import install
     from .trainee_cli import trainee
     from .user_cli import user
-    for command in (simulate, replay_command, drill, trainee, user):
+    for command in (simulate, replay_command, drill, trainee, user, install):
         main.add_command(command)
 
 

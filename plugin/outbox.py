@@ -15,6 +15,7 @@ from datetime import timedelta
 from .domain.actions import Action
 from .domain.clock import Clock
 from .domain.errors import RemoteActionError
+from .logs import context
 
 log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)
@@ -72,7 +73,8 @@ class OutboxWorker:
         retryable = getattr(exc, "retryable", True)
         if not retryable or row["attempts"] >= self.max_attempts:
             log.warning("write-back %s for %s %s is dead after %d attempt(s): %s", row["kind"], row["platform"],
-                        row["key"], row["attempts"], exc)
+                        row["key"], row["attempts"], exc,
+                        extra=context(outbox=row["id"], platform=row["platform"], ticket=row["key"]))
             self._finish(row, "dead", str(exc))
             return
         delay = max(self.backoff(row["attempts"]), getattr(exc, "retry_after", None) or 0)

@@ -23,6 +23,7 @@ from .domain.review import trigger_text
 from .domain.snapshot import timer_event
 from .domain.ticket import EventKind
 from .domain.timers import Interest, fire, interest, next_at
+from .logs import context
 from .platforms import parse
 from .service import EscalationService, Step
 from .sla import clocks_for
@@ -198,7 +199,7 @@ class Processor:
     def _set_aside(self, record: TicketRecord, items: list, exc: Exception, now) -> Batch:
         """Log the failure; after ATTEMPTS passes, mark its deliveries failed and stop firing its timers."""
         log.error("cannot decide %s/%s: %s: %s", record.platform, record.key, type(exc).__name__, exc,
-                  exc_info=exc)
+                  exc_info=exc, extra=context(platform=record.platform, ticket=record.key))
         part = Batch(now)
         for item in items:
             kind = "delivery" if isinstance(item, Received) else "timer"

@@ -58,6 +58,12 @@ def _engine(name: str, value: str) -> str:
     return value
 
 
+def _log_format(name: str, value: str) -> str:
+    if value.lower() not in ("text", "json"):
+        raise ValueError(f"{name} must be text or json; got {value[:40]!r}")
+    return value.lower()
+
+
 def _smtp_url(name: str, value: str) -> str:
     from plugin.comms.smtp import SmtpTarget
 
@@ -137,6 +143,7 @@ class CoreSettings(Section):
     # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host: 0 trusts none of those headers.
     trusted_proxies: int = field(default=0, metadata={
         "minimum": 0, "expects": "the number of reverse proxies in front, a whole number (0: none)"})
+    log_format: str = field(default="text", metadata={"parse": _log_format})
 
 
 SECTIONS = (CoreSettings, CommsSettings, *(platform.settings for platform in PLATFORMS.values()))

@@ -7,13 +7,17 @@ large, 415 not JSON; always a JSON body with a readable `error`. Unsupported eve
 """
 from __future__ import annotations
 
+import logging
+
 from flask import Blueprint, current_app, jsonify, request
 
 from ..domain.errors import AnomalousPayload
 from ..intake import ingest
+from ..logs import context
 from ..platforms import PLATFORMS, SignatureError
 
 bp = Blueprint("webhooks", __name__)
+log = logging.getLogger(__name__)
 
 
 def error(status: int, message: str, **extra):
@@ -37,6 +41,7 @@ def receive(platform: str):
         authenticated_by = adapter.verify(body, request.headers, container.settings, now)
     except SignatureError as exc:
         count(platform, "unauthorized").inc()
+        log.warning("refused a %s delivery: signature %s", platform, exc.reason, extra=context(platform=platform))
         return error(401, str(exc))
     try:
         receipt = ingest(container.store, platform, body, request.headers, now,
@@ -45,6 +50,9 @@ def receive(platform: str):
         count(platform, "rejected").inc()
         return error(400, str(exc))
     count(platform, receipt.status).inc()
+    key = receipt.ticket.partition("/")[2]
+    log.info("delivery %s %s%s", receipt.delivery or "-", receipt.status, f" for {receipt.ticket}" if key else "",
+             extra=context(delivery=receipt.delivery, platform=platform, ticket=key))
     if receipt.status == "accepted":
         container.processor.doorbell.set()
     return jsonify(receipt.as_dict()), 202
