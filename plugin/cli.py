@@ -257,9 +257,10 @@ def _register_simulator() -> None:
     from simulator.cli import replay_command, simulate
 
     from .drill_cli import drill
+    from .install_cli import install
     from .trainee_cli import trainee
     from .user_cli import user
-    for command in (simulate, replay_command, drill, trainee, user):
+    for command in (simulate, replay_command, drill, trainee, user, install):
         main.add_command(command)
 
 
