@@ -177,3 +177,12 @@ def test_without_credentials_only_a_dry_run_is_possible(monkeypatch):
     dry = install("--dry-run")
     assert dry.exit_code == 0 and "assumes nothing exists yet" in dry.output
     assert "POST https://<your-site>.atlassian.net/rest/webhooks/1.0/webhook" in dry.output
+
+
+def test_a_listing_that_is_not_a_list_stops_before_registering_a_second_webhook(httpserver, jira):
+    httpserver.clear_all_handlers()
+    httpserver.expect_request(PATH, method="GET").respond_with_json({"values": []})
+    result = install()
+    assert result.exit_code == 1
+    assert "did not answer a list of webhooks" in result.stderr
+    assert [entry[0].method for entry in httpserver.log] == ["GET"]

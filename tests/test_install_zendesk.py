@@ -226,3 +226,14 @@ def _render(body: str) -> str:
               "ticket.latest_comment": "Still down", "current_user.role": "Agent",
               "ticket.updated_at_with_timestamp": "2026-03-02T10:00:00Z"}
     return re.sub(r"\{\{([^}]+)\}\}", lambda m: values.get(m.group(1), ""), body)
+
+
+def test_dry_run_over_an_installed_account_reads_but_never_shows_the_secret(zendesk):
+    install()
+    zendesk.writes.clear()
+    result = install("--dry-run")
+    assert result.exit_code == 0, result.output
+    assert zendesk.writes == [] and "would " not in result.output.replace("would read", "")
+    assert f"note: would read the signing secret: GET {zendesk.server.url_for(f'/api/v2/webhooks/{HOOK_ID}')}"\
+        in result.output
+    assert SIGNING_SECRET not in result.output

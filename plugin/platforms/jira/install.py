@@ -6,6 +6,8 @@ Jira permission), found again by its URL so that a second run changes nothing. W
 """
 from __future__ import annotations
 
+from plugin.writeback.http import WriteBackError
+
 from .._install import CREATE, UPDATE, Remote, same_url
 from .webhooks import HANDLERS
 
@@ -36,7 +38,12 @@ def desired_webhook(target: str, jql: str, secret: str) -> dict:
 def install(remote: Remote, target: str, jql: str, secret: str, *, resend_secret: bool = False) -> None:
     """Create the webhook, or update the one at `target` if its events or JQL differ; else keep it."""
     wanted = desired_webhook(target, jql, secret)
-    found = find_webhook(remote.get(WEBHOOKS_PATH), target)
+    listed = remote.get(WEBHOOKS_PATH)
+    if remote.http is not None and not isinstance(listed, list):
+        # Creating blindly could register a second webhook and double every delivery.
+        raise WriteBackError(f"GET {remote.url(WEBHOOKS_PATH)} did not answer a list of webhooks",
+                             retryable=False)
+    found = find_webhook(listed, target)
     what = f"webhook {WEBHOOK_NAME!r} -> {target}"
     if found is None:
         remote.write(CREATE, what, "POST", WEBHOOKS_PATH, wanted)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 
+from plugin.writeback.http import WriteBackError
+
 from .._install import CREATE, UPDATE, Remote, pages, same_url
 from .webhooks import TRIGGER_MARKER
 
@@ -108,7 +110,13 @@ def ensure_webhook(remote: Remote, target: str) -> str | None:
     if found is None:
         created = remote.write(CREATE, what, "POST", WEBHOOKS_PATH, {"webhook": wanted})
         hook = created.get("webhook") if isinstance(created, dict) else None
-        return str(hook["id"]) if isinstance(hook, dict) and hook.get("id") else None
+        if isinstance(hook, dict) and hook.get("id"):
+            return str(hook["id"])
+        if remote.dry_run or remote.http is None:
+            return None
+        # Triggers must name the webhook: without its id they would be created pointing nowhere.
+        raise WriteBackError(f"POST {remote.url(WEBHOOKS_PATH)} answered without the new webhook's id",
+                             retryable=False)
     hook_id = str(found["id"])
     differences = [f"{key} {found.get(key)!r} -> {value!r}" for key, value in wanted.items()
                    if key not in ("name", "subscriptions") and found.get(key) != value]
