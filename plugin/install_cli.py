@@ -6,8 +6,10 @@ ESCALATOR_ZENDESK_* and are never printed.
 """
 from __future__ import annotations
 
+import json
 import shlex
 import sys
+from pathlib import Path
 from textwrap import indent
 from urllib.parse import urlsplit
 
@@ -68,17 +70,20 @@ def jira(public_url, jql, resend_secret, dry_run):
 
 @install.command("zendesk")
 @url_option
+@click.option("--body", "body_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Your own trigger body (JSON, with your field keys); default the documented one.")
 @dry_run_option
-def zendesk(public_url, dry_run):
+def zendesk(public_url, body_file, dry_run):
     """Create the signed webhook and the triggers that post Escalator's trigger body (needs a Zendesk admin)."""
     settings = _settings()
     _check_public_url(public_url)
+    template = _body(body_file) if body_file else None
     credentials = (zendesk_site(settings), settings.zendesk_email, settings.zendesk_api_token)
     remote = _remote(zendesk_site(settings) or ZENDESK_PLACEHOLDER, credentials, dry_run,
                      "ESCALATOR_ZENDESK_SUBDOMAIN (or _BASE_URL), ESCALATOR_ZENDESK_EMAIL and "
                      "ESCALATOR_ZENDESK_API_TOKEN", token_user=True)
     try:
-        webhook_id = zendesk_install.install(remote, zendesk_install.endpoint(public_url))
+        webhook_id = zendesk_install.install(remote, zendesk_install.endpoint(public_url), template)
         secret = zendesk_install.signing_secret(remote, webhook_id) if webhook_id else None
     except WriteBackError as exc:
         _report(remote, "Zendesk")
@@ -136,6 +141,17 @@ def _manual_jira_steps(exc: WriteBackError, site: str, target: str, jql: str) ->
                err=True)
     for line in jira_install.manual_steps(site, target, jql):
         click.echo(f"  {line}", err=True)
+
+
+def _body(path: Path) -> dict:
+    try:
+        template = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        _fail(f"{path} is not a JSON file: {exc}")
+    problem = zendesk_install.body_problem(template)
+    if problem:
+        _fail(f"{path}: {problem}")
+    return template
 
 
 def _check_public_url(url: str) -> None:

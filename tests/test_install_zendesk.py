@@ -237,3 +237,26 @@ def test_dry_run_over_an_installed_account_reads_but_never_shows_the_secret(zend
     assert f"note: would read the signing secret: GET {zendesk.server.url_for(f'/api/v2/webhooks/{HOOK_ID}')}"\
         in result.output
     assert SIGNING_SECRET not in result.output
+
+
+def test_an_admins_own_body_is_posted_by_every_trigger_with_its_event(zendesk, tmp_path):
+    own = {"escalator": "zendesk-trigger/v1", "event": "x",
+           "ticket": {"id": "{{ticket.id}}", "custom_fields": {"555": "{{ticket.ticket_field_555}}"}}}
+    (tmp_path / "body.json").write_text(json.dumps(own))
+    result = install("--body", tmp_path / "body.json")
+    assert result.exit_code == 0, result.output
+    bodies = [json.loads(body["actions"][0]["value"][1]) for _, path, body in zendesk.writes if "triggers" in path]
+    assert bodies == [own | {"event": event} for event in SITUATIONS]
+
+
+@pytest.mark.parametrize(("body", "problem"), [
+    ("[1]", "must be a JSON object"),
+    ('{"ticket": {"id": "{{ticket.id}}"}}', '"escalator": "zendesk-trigger/v1"'),
+    ('{"escalator": "zendesk-trigger/v1", "ticket": {}}', '"ticket": {"id": "{{ticket.id}}"'),
+    ("{not json", "is not a JSON file"),
+])
+def test_a_body_escalator_would_not_read_is_refused_before_anything_is_sent(zendesk, tmp_path, body, problem):
+    (tmp_path / "body.json").write_text(body)
+    result = install("--body", tmp_path / "body.json")
+    assert result.exit_code == 2 and problem in result.stderr
+    assert zendesk.server.log == []

@@ -47,8 +47,10 @@ def endpoint(public_url: str) -> str:
     return public_url.rstrip("/") + "/webhooks/zendesk"
 
 
-def trigger_body(event: str) -> dict:
-    """The body docs/zendesk-trigger-body.md documents, with `event` set to the trigger's situation."""
+def trigger_body(event: str, template: dict | None = None) -> dict:
+    """The body docs/zendesk-trigger-body.md documents (or the admin's own), `event` set to the situation."""
+    if template is not None:
+        return template | {"event": event}
     return {
         "escalator": TRIGGER_MARKER,
         "event": event,
@@ -88,18 +90,30 @@ def desired_webhook(target: str) -> dict:
             "status": "active", "subscriptions": [TRIGGER_SUBSCRIPTION]}
 
 
-def desired_trigger(event: str, webhook_id: str) -> dict:
+def body_problem(template: object) -> str | None:
+    """Why an admin's own body would not be read as Escalator's trigger body, or None."""
+    if not isinstance(template, dict):
+        return "the body must be a JSON object"
+    if template.get("escalator") != TRIGGER_MARKER:
+        return f'the body must keep "escalator": "{TRIGGER_MARKER}", which marks it as Escalator\'s'
+    ticket = template.get("ticket")
+    if not isinstance(ticket, dict) or ticket.get("id") != "{{ticket.id}}":
+        return 'the body must keep "ticket": {"id": "{{ticket.id}}", ...}, which names the ticket'
+    return None
+
+
+def desired_trigger(event: str, webhook_id: str, template: dict | None = None) -> dict:
+    body = json.dumps(trigger_body(event, template), indent=2, ensure_ascii=False)
     return {"title": TITLE_PREFIX + event.replace("_", " "), "active": True, "conditions": SITUATIONS[event],
-            "actions": [{"field": "notification_webhook",
-                         "value": [webhook_id, json.dumps(trigger_body(event), indent=2)]}]}
+            "actions": [{"field": "notification_webhook", "value": [webhook_id, body]}]}
 
 
-def install(remote: Remote, target: str) -> str | None:
+def install(remote: Remote, target: str, template: dict | None = None) -> str | None:
     """Make sure of the webhook and every trigger; the webhook's id (None if a dry run would create it)."""
     webhook_id = ensure_webhook(remote, target)
     existing = {t.get("title"): t for t in pages(remote, TRIGGERS_PATH + PAGE_SIZE, "triggers")}
     for event in SITUATIONS:
-        ensure_trigger(remote, desired_trigger(event, webhook_id or NEW_WEBHOOK_ID), existing)
+        ensure_trigger(remote, desired_trigger(event, webhook_id or NEW_WEBHOOK_ID, template), existing)
     return webhook_id
 
 
