@@ -26,6 +26,11 @@ from .writeback.http import Http, WriteBackError, new_session
 
 PERMISSION_STATUSES = (401, 403)
 _DONE = {CREATE: "created", UPDATE: "updated", KEEP: "unchanged"}
+_ZENDESK_REFUSALS = {
+    401: "Zendesk refused the credentials: check ESCALATOR_ZENDESK_EMAIL and ESCALATOR_ZENDESK_API_TOKEN.",
+    403: "Zendesk refused: the API token's user must be an admin (or an agent whose role may manage "
+         "webhooks and triggers).",
+}
 
 url_option = click.option(
     "--url", "--base-url", "public_url", required=True, metavar="PUBLIC_BASE_URL",
@@ -88,8 +93,7 @@ def zendesk(public_url, body_file, dry_run):
     except WriteBackError as exc:
         _report(remote, "Zendesk")
         if exc.status in PERMISSION_STATUSES:
-            click.echo("Zendesk refused: the API token's user must be an admin (or an agent whose role may "
-                       "manage webhooks and triggers).", err=True)
+            click.echo(_ZENDESK_REFUSALS[exc.status], err=True)
         _fail(str(exc), code=1)
     _report(remote, "Zendesk")
     _print_secret(secret, settings.zendesk_webhook_secret)

@@ -196,13 +196,14 @@ def test_dry_run_reads_what_exists_and_sends_nothing(zendesk):
     assert SIGNING_SECRET not in result.output
 
 
-def test_a_refusal_is_one_error_line_with_the_reason(zendesk, httpserver):
+@pytest.mark.parametrize(("status", "advice"), [(401, "check ESCALATOR_ZENDESK_EMAIL"), (403, "must be an admin")])
+def test_a_refusal_says_what_to_fix_without_a_traceback(zendesk, httpserver, status, advice):
     httpserver.clear_all_handlers()
-    httpserver.expect_request("/api/v2/webhooks").respond_with_json({"error": "Forbidden"}, status=403)
+    httpserver.expect_request("/api/v2/webhooks").respond_with_json({"error": "Forbidden"}, status=status)
     result = install()
     assert result.exit_code == 1
-    assert "must be an admin" in result.stderr
-    assert "answered HTTP 403: Forbidden" in result.stderr and "Traceback" not in result.output
+    assert advice in result.stderr
+    assert f"answered HTTP {status}: Forbidden" in result.stderr and "Traceback" not in result.output
 
 
 def test_the_installed_body_is_the_documented_one():
