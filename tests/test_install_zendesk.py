@@ -17,7 +17,7 @@ from werkzeug import Response
 
 from plugin.cli import main
 from plugin.domain.ticket import EventKind
-from plugin.platforms.zendesk import parse
+from plugin.platforms.zendesk import parse, sign_zendesk
 from plugin.platforms.zendesk.install import SITUATIONS, trigger_body
 
 EMAIL, TOKEN = "admin@example.com", "zd-token-123"
@@ -261,3 +261,16 @@ def test_a_body_escalator_would_not_read_is_refused_before_anything_is_sent(zend
     result = install("--body", tmp_path / "body.json")
     assert result.exit_code == 2 and problem in result.stderr
     assert zendesk.server.log == []
+
+
+def test_what_the_installed_trigger_sends_signed_with_the_printed_secret_is_accepted(zendesk, make_app, clock):
+    output = install().output
+    secret = re.search(r"^export ESCALATOR_ZENDESK_WEBHOOK_SECRET=(\S+)$", output, re.M).group(1)
+    trigger = next(t for t in zendesk.triggers.values() if t.get("title") == "Escalator: created")
+    body = _render(trigger["actions"][0]["value"][1]).encode()
+    signature, stamp = sign_zendesk(body, secret, clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"))
+    answer = make_app(zendesk_webhook_secret=secret).test_client().post(
+        "/webhooks/zendesk", data=body, content_type="application/json",
+        headers={"X-Zendesk-Webhook-Signature": signature, "X-Zendesk-Webhook-Signature-Timestamp": stamp})
+    assert answer.status_code == 202, answer.json
+    assert (answer.json["status"], answer.json["ticket"]) == ("accepted", "zendesk/4711")
