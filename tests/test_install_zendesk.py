@@ -274,3 +274,14 @@ def test_what_the_installed_trigger_sends_signed_with_the_printed_secret_is_acce
         headers={"X-Zendesk-Webhook-Signature": signature, "X-Zendesk-Webhook-Signature-Timestamp": stamp})
     assert answer.status_code == 202, answer.json
     assert (answer.json["status"], answer.json["ticket"]) == ("accepted", "zendesk/4711")
+
+
+def test_a_run_stopped_midway_reports_only_what_was_done(zendesk, httpserver):
+    httpserver.clear_all_handlers()
+    # Registered first, so it answers before the fake's own trigger handler.
+    httpserver.expect_request("/api/v2/triggers", method="POST").respond_with_json({"error": "RecordInvalid"}, 422)
+    FakeZendesk(httpserver)
+    result = install()
+    assert result.exit_code == 1
+    assert "created: webhook 'Escalator'" in result.stdout and "trigger" not in result.stdout
+    assert "POST" in result.stderr and "answered HTTP 422: RecordInvalid" in result.stderr

@@ -55,10 +55,12 @@ class Remote:
               why: str = "") -> object:
         """Send one write (or only record it on a dry run); the decoded answer, or None."""
         request = OutgoingRequest(method, self.url(path), body)
-        self.steps.append(Step(action, what, why, request))
         if self.dry_run or self.http is None:
+            self.steps.append(Step(action, what, why, request))
             return None
         response = self.http.send(method, request.url, body)
+        # Recorded once sent, so a run stopped by a failure reports only what was really done.
+        self.steps.append(Step(action, what, why, request))
         try:
             return response.json() if response.content else None
         except ValueError:
