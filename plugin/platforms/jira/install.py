@@ -89,7 +89,7 @@ def what_differs(found: dict, wanted: dict) -> list[str]:
 
 def manual_steps(site: str, target: str, jql: str) -> list[str]:
     """What a Jira administrator does by hand when the API token may not register webhooks."""
-    events = ", ".join(_EVENT_LABELS[e] for e in EVENTS)
+    events = ", ".join(_EVENT_LABELS.get(e, e) for e in EVENTS)
     return [
         f"Open {site.rstrip('/')}{ADMIN_PAGE} (Jira settings > System > WebHooks) as a Jira administrator.",
         "Choose 'Create a WebHook' and fill in:",
