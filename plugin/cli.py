@@ -177,6 +177,7 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
 def worker(interval, reload_rules):
     """Decide stored deliveries, fire SLA timers and send write-backs (serve runs one; run your own with
     `serve --no-worker`)."""
+    import logging
     import signal
     import threading
 
@@ -197,7 +198,13 @@ def worker(interval, reload_rules):
     dry = sorted(set(PLATFORMS) - set(container.clients))
     console.print(f"worker started: deliveries, SLA timers and write-backs (dry-run for: {', '.join(dry) or 'none'})")
     stop.wait()
-    processing.join(timeout=15)     # let a pass in flight commit; an unfinished one is redone after a restart
+    log = logging.getLogger("plugin.worker")
+    log.info("stopping: the pass in flight commits first")
+    processing.join(timeout=15)     # an unfinished pass is redone after a restart, once
+    if processing.is_alive():
+        log.warning("stopped with a pass unfinished after 15 s; it is redone after the restart")
+    else:
+        log.info("stopped")
 
 
 @main.command()

@@ -12,7 +12,8 @@ import sys
 from datetime import UTC, datetime
 
 CONTEXT = ("delivery", "platform", "ticket", "outbox")
-TEXT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s"
+TEXT = "%(asctime)s [%(process)d] [%(levelname)s] %(name)s: %(message)s"     # gunicorn's lines, plus the logger
+TEXT_DATES = "[%Y-%m-%d %H:%M:%S %z]"
 # The path without its query string: a one-time link (/setup?token=...) must not reach the log.
 ACCESS = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
 _ACCESS_FIELDS = {"remote": "h", "method": "m", "path": "U", "status": "s", "bytes": "B", "duration_ms": "M"}
@@ -34,7 +35,7 @@ class JsonFormatter(logging.Formatter):
 
 
 def formatter(log_format: str) -> logging.Formatter:
-    return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT)
+    return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT, TEXT_DATES)
 
 
 def configure(settings) -> None:
