@@ -23,7 +23,8 @@ RETRY_SECONDS = 1.0
 def start(container, stop: threading.Event, *, elect: bool = True, outbox_interval: float = 1.0,
           reminder_interval: float = INTERVAL) -> threading.Thread:
     """Run the processor, the outbox worker and the review reminders until `stop` is set (once this process
-    leads, if `elect`); the processor's thread, to join on the way out."""
+    leads, if `elect`); the thread to join on the way out: it ends once the pass and the write-back in
+    flight are done."""
     worker = OutboxWorker(container.store, container.outbox_clients, container.clock,
                           on_result=_count_writebacks(container.metrics))
     container.processor.outbox_bell = worker.wake
@@ -33,11 +34,14 @@ def start(container, stop: threading.Event, *, elect: bool = True, outbox_interv
     def run():
         if elect and not _lead(Path(container.settings.data_dir) / "worker.lock", stop):
             return
-        threading.Thread(target=worker.run_forever, args=(stop, outbox_interval), name="escalator-outbox",
-                         daemon=True).start()
+        sender = threading.Thread(target=worker.run_forever, args=(stop, outbox_interval), name="escalator-outbox",
+                                  daemon=True)
+        sender.start()
         threading.Thread(target=reminders.run_forever, args=(stop, reminder_interval), name="escalator-reminders",
                          daemon=True).start()
         container.processor.run_forever(stop)
+        worker.wake.set()   # stopping: the write-back in flight lands before this thread ends, instead of
+        sender.join()       # staying `sending` until the stuck-row sweep resends it minutes later
 
     thread = threading.Thread(target=run, name="escalator-processor", daemon=True)
     thread.start()

@@ -31,14 +31,16 @@ class OutboxWorker:
         self.on_result = on_result or (lambda platform, status: None)
         self.wake = threading.Event()
 
-    def run_once(self, limit: int = 50) -> int:
-        """Send what is due now; the number of rows attempted."""
+    def run_once(self, limit: int = 50, stop: threading.Event | None = None) -> int:
+        """Send what is due now, row by row until `stop` is set; the number of rows attempted."""
         now = self.clock.now()
         with self.store.transaction() as tx:
             tx.release_stuck(now - STUCK_AFTER)
             due = tx.due_outbox_ids(now, limit)
         attempted = 0
         for outbox_id in due:
+            if stop is not None and stop.is_set():     # stopping: the rest stay pending for the restart
+                break
             with self.store.transaction() as tx:
                 row = tx.claim(outbox_id, now)
             if row is not None:
@@ -49,7 +51,7 @@ class OutboxWorker:
     def run_forever(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                self.run_once()
+                self.run_once(stop=stop)
             except Exception:      # a database hiccup must not kill the worker thread
                 log.exception("outbox pass failed; retrying in %.0fs", interval)
             self.wake.wait(interval)

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 import sqlalchemy
+from werkzeug import Response
 
 from .test_logs import start_serve, stop, wait_for_line
 from .test_webhooks import outage_payload
@@ -57,6 +58,37 @@ def test_sigterm_mid_stream_keeps_every_acknowledged_delivery_and_decides_it_aft
     finally:
         stop(restarted)
     assert {_statuses(tmp_path)[d] for d in acknowledged} == {"decided"}
+
+
+def test_sigterm_lets_the_write_back_in_flight_land_and_leaves_the_rest_pending(tmp_path, httpserver):
+    def slow_jira(request):
+        time.sleep(0.3)
+        return Response("", status=204) if request.method == "PUT" else \
+            Response('{"comments": []}', content_type="application/json")
+    httpserver.expect_request("/rest/api/3/issue/SHUT-1", method="PUT").respond_with_handler(slow_jira)
+    httpserver.no_handler_status_code = 204
+    process, base, _, err = start_serve(tmp_path, ESCALATOR_LOG_FORMAT="json", ESCALATOR_JIRA_EMAIL="bot@example.com",
+                                        ESCALATOR_JIRA_API_TOKEN="token",
+                                        ESCALATOR_JIRA_BASE_URL=httpserver.url_for("/").rstrip("/"))
+    for i in range(1, 20):
+        assert _post(base, i).status_code == 202
+    wait_for_line(err, lambda line: line["logger"] == "plugin.background")
+    while not httpserver.log:       # the outbox is sending (slowly)
+        time.sleep(0.05)
+    assert stop(process) == 0
+    assert "stopped" in [json.loads(line)["message"] for line in err.read_text().splitlines()]
+    outbox = _outbox_statuses(tmp_path)
+    assert "sending" not in outbox, outbox     # not left for the stuck-row sweep to resend minutes later
+    assert outbox["pending"] and len(outbox) > 1     # stopped mid-drain: the rest waits for the restart
+
+
+def _outbox_statuses(tmp_path) -> dict[str, int]:
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'data' / 'escalator.db'}")
+    try:
+        with engine.connect() as conn:
+            return dict(conn.execute(sqlalchemy.text("SELECT status, count(*) FROM outbox GROUP BY status")).all())
+    finally:
+        engine.dispose()
 
 
 def _post(base: str, i: int) -> requests.Response:
