@@ -3,7 +3,8 @@ review action items, on daemon threads.
 
 `escalator worker` runs them (serve starts one as its child). On SQLite only the process holding
 the worker lock in the data directory does, and another takes over within a second if it dies;
-several hosts on PostgreSQL each run their own, and their writes never overlap (see `processor`).
+several hosts on PostgreSQL each run their own: they claim tickets and outbox rows without waiting for
+one another (see `processor` and `outbox`).
 """
 from __future__ import annotations
 

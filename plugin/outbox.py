@@ -36,16 +36,16 @@ class OutboxWorker:
         now = self.clock.now()
         with self.store.transaction() as tx:
             tx.release_stuck(now - STUCK_AFTER)
-            due = tx.due_outbox_ids(now, limit)
         attempted = 0
-        for outbox_id in due:
+        while attempted < limit:       # one row per claim: several workers share a backlog row by row
             if stop is not None and stop.is_set():     # stopping: the rest stay pending for the restart
                 break
             with self.store.transaction() as tx:
-                row = tx.claim(outbox_id, now)
-            if row is not None:
-                self._send(row)
-                attempted += 1
+                row = tx.claim_next(now)
+            if row is None:
+                return attempted
+            self._send(row)
+            attempted += 1
         return attempted
 
     def run_forever(self, stop: threading.Event, interval: float = 1.0) -> None:

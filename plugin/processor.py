@@ -1,12 +1,15 @@
 """The processor: decides what intake stored and fires due timers, a batch at a time.
 
 Each pass reads the batch's deliveries, due timers, tickets and timers (a few queries), decides
-every event in order per ticket with no lock held, and writes everything in one short transaction.
-A crash before that commit loses nothing: the deliveries are still `received` and the timers still
-due, so the next pass decides them again, exactly once. A second processor that got there first
-makes the write a Conflict, and the batch is simply read again. An event that cannot be decided
-(a defect, not bad input: intake refused that) holds up only its own ticket, and after a few
-attempts its delivery is marked `failed` with the error, for an operator to see.
+every event in order per ticket with no database lock held, and writes everything in one short
+transaction. A crash before that commit loses nothing: the deliveries are still `received` and the
+timers still due, so the next pass decides them again, exactly once. On PostgreSQL each pass first
+claims its tickets (advisory locks, skipping those another processor holds), so several processors
+split the work and a ticket's events are decided in order by one of them; should two still meet,
+the write is a Conflict (claims on deliveries, versions on tickets) and the batch is simply read
+again. An event that cannot be decided (a defect, not bad input: intake refused that) holds up only
+its own ticket, and after a few attempts its delivery is marked `failed` with the error, for an
+operator to see.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 
 from .domain.clock import Clock
@@ -79,9 +83,19 @@ class Processor:
     def run_once(self) -> Pass:
         """Decide one batch; an empty Pass when there was nothing to do."""
         now = self.clock.now()
-        received, due = self.store.pending(self.batch), self.store.due_timers(now, self.batch)
-        if not received and not due:
-            return Pass()
+        with self._claim(now) as (received, due):
+            if not received and not due:
+                return Pass()
+            return self._decide(received, due, now)
+
+    def _claim(self, now) -> AbstractContextManager[tuple[list[Received], list[DueTimer]]]:
+        """This pass's work: on a store that claims by ticket (PostgreSQL), only tickets no other processor holds."""
+        claimed = getattr(self.store, "claimed", None)
+        if claimed is not None:
+            return claimed(now, self.batch)
+        return nullcontext((self.store.pending(self.batch), self.store.due_timers(now, self.batch)))
+
+    def _decide(self, received: list[Received], due: list[DueTimer], now) -> Pass:
         work = _by_ticket(received, due)
         records = self.store.load(work)
         batch, done = Batch(now), Pass()

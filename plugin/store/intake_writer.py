@@ -53,7 +53,9 @@ class IntakeWriter:
             batch, self._queue = self._queue, []
         try:
             with self.engine.begin() as conn:
-                for slot in batch:
+                # In dedupe-key order: two instances storing the same redeliveries then wait for each
+                # other in one order, where any other order can deadlock on the unique index.
+                for slot in sorted(batch, key=lambda s: (s.delivery.platform, s.delivery.dedupe_key)):
                     slot.result = self._store(conn, slot.delivery)
         except Exception as exc:      # nothing of the batch was committed: every request fails alike
             for slot in batch:

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, text, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -68,6 +68,46 @@ class SqlStore(SqlReviews):
         with self.reading() as tx:
             rows = tx.conn.execute(_DUE_TIMERS, {"b_now": now, "b_limit": limit}).all()
         return [DueTimer(*row) for row in rows]
+
+    @contextmanager
+    def claimed(self, now: datetime, limit: int) -> Iterator[tuple[list[Received], list[DueTimer]]]:
+        """Pending deliveries and due timers of tickets no other processor holds, held for the pass.
+
+        On PostgreSQL each ticket is claimed with a session advisory lock, taken without waiting, so
+        processors on several hosts split the tickets and a ticket's work is decided in order by one
+        of them. SQLite runs one elected processor, which needs no claim.
+        """
+        received, due = self.pending(limit), self.due_timers(now, limit)
+        if self.sqlite or not (received or due):
+            yield received, due
+            return
+        with self.engine.connect() as conn:
+            try:
+                held, refused = set(), set()
+                for _ in range(2):      # a second look past the tickets other processors hold
+                    wanted = set(_refs(received, due)) - held - refused
+                    got = _lock_tickets(conn, wanted)
+                    held, refused = held | got, refused | (wanted - got)
+                    if not wanted - got:
+                        break
+                    received, due = self._work(now, limit, refused)
+                # Read again under the locks: another processor may have decided some meanwhile.
+                received, due = self._work(now, limit, refused)
+                yield ([d for d in received if (d.platform, d.ticket_key) in held],
+                       [t for t in due if (t.platform, t.key) in held])
+            finally:
+                _unlock_tickets(conn)
+
+    def _work(self, now: datetime, limit: int, skip: set[TicketRef]) -> tuple[list[Received], list[DueTimer]]:
+        """Pending deliveries and due timers, leaving out the tickets in `skip`."""
+        pending, due = _PENDING, _DUE_TIMERS
+        if skip:
+            pending = pending.where(tuple_(deliveries.c.platform, deliveries.c.ticket_key).not_in(list(skip)))
+            due = due.where(tuple_(timers.c.platform, timers.c.key).not_in(list(skip)))
+        with self.reading() as tx:
+            received = [Received(*row) for row in tx.conn.execute(pending, {"b_limit": limit}).all()]
+            fired = [DueTimer(*row) for row in tx.conn.execute(due, {"b_now": now, "b_limit": limit}).all()]
+        return received, fired
 
     def next_timer_at(self) -> datetime | None:
         with self.reading() as tx:
@@ -159,6 +199,37 @@ _TICKETS = select(tickets, reviews.c.id.label("review_id")).select_from(
     tickets.outerjoin(reviews, (reviews.c.platform == tickets.c.platform) & (reviews.c.key == tickets.c.key)))
 _TIMELINE = select(escalation_log).where(escalation_log.c.platform == bindparam("b_platform"),
                                          escalation_log.c.key == bindparam("b_key")).order_by(escalation_log.c.id)
+# A ticket's claim: a PostgreSQL advisory lock in Escalator's namespace, keyed by a hash of the ticket.
+# Two tickets sharing a hash only take turns; a lock dies with its session, so a crashed host frees its tickets.
+_LOCK_NAMESPACE = 0x45534331
+_TRY_LOCKS = text("SELECT t.platform, t.key FROM unnest(CAST(:platforms AS text[]), CAST(:keys AS text[])) "
+                  "AS t(platform, key) WHERE pg_try_advisory_lock(:namespace, hashtext(t.platform || '/' || t.key))")
+
+
+def _refs(received: list[Received], due: list[DueTimer]) -> list[TicketRef]:
+    return [(d.platform, d.ticket_key) for d in received] + [(t.platform, t.key) for t in due]
+
+
+def _lock_tickets(conn: Connection, wanted: set[TicketRef]) -> set[TicketRef]:
+    """The tickets this session could lock now; those another processor holds are skipped."""
+    if not wanted:
+        return set()
+    refs = sorted(wanted)
+    held = conn.execute(_TRY_LOCKS, {"platforms": [p for p, _ in refs], "keys": [k for _, k in refs],
+                                     "namespace": _LOCK_NAMESPACE}).all()
+    conn.commit()       # the locks belong to the session: no transaction stays open through the pass
+    return {(platform, key) for platform, key in held}
+
+
+def _unlock_tickets(conn: Connection) -> None:
+    try:
+        conn.execute(text("SELECT pg_advisory_unlock_all()"))
+        conn.commit()
+    except Exception:       # a broken connection: closing it is what frees its locks
+        conn.invalidate()
+        raise
+
+
 def _claim_deliveries(conn: Connection, batch: Batch) -> None:
     claims = [(DECIDED, "", batch.decided)] + [(IGNORED, reason, [i]) for i, reason in batch.ignored] \
         + [(FAILED, error, [i]) for i, error in batch.failed]
@@ -313,6 +384,16 @@ class Transaction:
         return list(self.conn.execute(select(outbox.c.id).where(outbox.c.status == "pending",
                                                                 outbox.c.next_attempt_at <= now)
                                       .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)).scalars())
+
+    def claim_next(self, now: datetime) -> dict | None:
+        """Take the next due row for sending; rows other workers are taking are skipped, never waited for."""
+        due = (select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+               .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(1)
+               .with_for_update(skip_locked=True).scalar_subquery())
+        row = self.conn.execute(update(outbox).where(outbox.c.id == due, outbox.c.status == "pending")
+                                .values(status="sending", attempts=outbox.c.attempts + 1, next_attempt_at=now)
+                                .returning(*outbox.c)).mappings().first()
+        return dict(row) if row is not None else None
 
     def claim(self, outbox_id: int, now: datetime) -> dict | None:
         """Take one due row for sending; None if another worker took it first."""
