@@ -2,7 +2,7 @@
 
 In JSON every line is one object: time, level, logger, message and, where the call passes them as
 `extra=`, the delivery id, platform, ticket key and outbox id, so a log search follows one delivery
-across processes and hosts. Nothing logs a body, a header or a setting's value.
+across processes and hosts. Nothing logs a body, a credential header or a setting's value.
 """
 from __future__ import annotations
 
