@@ -18,6 +18,7 @@ from .metrics import Metrics
 from .notify import COMMS, CommsClient, Notifier
 from .platforms import PLATFORMS, build_clients
 from .processor import Processor
+from .queue import from_url as wake_queue
 from .service import EscalationService
 from .settings import Settings
 from .store.port import StoragePort
@@ -173,7 +174,8 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
     notifier = Notifier(settings.comms, ticket_urls(settings))
     service = EscalationService(matrix, planners, live_platforms=set(clients), notifier=notifier)
     metrics = metrics or (Metrics(store, clock) if with_metrics else None)
-    processor = Processor(store, service, clock, on_pass=metrics.processed if metrics else None)
+    processor = Processor(store, service, clock, on_pass=metrics.processed if metrics else None,
+                          wakeups=wake_queue(settings.queue_url))
     outbox_clients = {**clients, COMMS: CommsClient(notifier)}
     return Container(settings, clock, store, matrix, service, processor, clients, planners, outbox_clients, metrics,
                      bots)

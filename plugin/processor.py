@@ -29,6 +29,7 @@ from .domain.ticket import EventKind
 from .domain.timers import Interest, fire, interest, next_at
 from .logs import context
 from .platforms import parse
+from .queue import Doorbell, WakeQueue
 from .service import EscalationService, Step
 from .sla import clocks_for
 from .store.port import (
@@ -46,6 +47,7 @@ from .store.port import (
 log = logging.getLogger(__name__)
 BATCH = 200             # deliveries (and as many due timers) per pass
 POLL_SECONDS = 0.1      # how often an idle processor looks for deliveries another process stored
+QUEUE_POLL_SECONDS = 1.0    # the same with a wake-up queue, which announces them: a look for lost nudges
 GATHER_SECONDS = 0.05   # waited past a timer's due time, so a dense stream fires several per pass
 ATTEMPTS = 3            # passes an undecidable ticket is retried before its work is set aside
 
@@ -72,10 +74,11 @@ class Pass:
 
 class Processor:
     def __init__(self, store: StoragePort, service: EscalationService, clock: Clock, *, batch: int = BATCH,
-                 on_pass: Callable[[Pass], None] | None = None):
+                 on_pass: Callable[[Pass], None] | None = None, wakeups: WakeQueue | None = None):
         self.store, self.service, self.clock, self.batch = store, service, clock, batch
         self.on_pass = on_pass or (lambda done: None)
-        self.doorbell = threading.Event()       # rung by intake in this process: decide at once
+        self.wakeups = wakeups
+        self.doorbell = Doorbell(wakeups)       # rung by intake: decide at once (in every processor, with a queue)
         self.outbox_bell: threading.Event | None = None     # rung after a pass queued write-backs
         self._interest: dict[str, Interest] = {}
         self._attempts: dict[tuple[str, int], int] = {}     # ("delivery" | "timer", id) -> failed passes
@@ -149,15 +152,21 @@ class Processor:
                 log.exception("processing pass failed; retrying in 1 s")
                 stop.wait(1.0)
                 continue
-            self.doorbell.wait(self._idle_seconds())
-            self.doorbell.clear()
+            self._idle()
 
-    def _idle_seconds(self) -> float:
+    def _idle(self) -> None:
+        """Wait for a delivery or the next due timer: on the wake-up queue if there is one and it answers,
+        else on this process's doorbell, polling the database for what other processes stored."""
+        if self.wakeups is None or self.wakeups.wait(self._idle_seconds(QUEUE_POLL_SECONDS)) is None:
+            self.doorbell.wait(self._idle_seconds(POLL_SECONDS))
+        self.doorbell.clear()
+
+    def _idle_seconds(self, poll: float) -> float:
         upcoming = self.store.next_timer_at()
         if upcoming is None:
-            return POLL_SECONDS
+            return poll
         ahead = (upcoming - self.clock.now()).total_seconds()
-        return 0.0 if ahead <= 0 else min(POLL_SECONDS, ahead + GATHER_SECONDS)
+        return 0.0 if ahead <= 0 else min(poll, ahead + GATHER_SECONDS)
 
     # -- one ticket -------------------------------------------------------------------------------
 

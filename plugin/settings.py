@@ -138,6 +138,8 @@ class CoreSettings(Section):
     engine: str = field(default="durable", metadata={"parse": _engine})
     data_dir: str = "data"
     database_url: str = field(default="", metadata={"url": "password"})
+    # Redis that wakes the processors on every host when intake stores a delivery (redis://host:6379/0).
+    queue_url: str = field(default="", metadata={"url": "password", "schemes": ("redis", "rediss")})
     api_token: str = field(default="", metadata=SECRET)
     max_body_bytes: int = field(default=1048576, metadata={"expects": "a number of bytes above 0, e.g. 1048576"})
     # How many reverse proxies in front set X-Forwarded-For/-Proto/-Host: 0 trusts none of those headers.

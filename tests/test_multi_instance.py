@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import redis
 import requests
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
@@ -32,6 +33,7 @@ from plugin.webhooks.signatures import sign_jira
 
 from .conftest import FIXTURES, POSTGRES_URL, START, postgres_or_skip
 from .test_e2e_review import fast_rules  # noqa: F401 - a fixture
+from .test_queue import redis_or_skip
 from .test_serve import ESCALATOR, free_port
 from .test_store import delivery, queued
 from .test_webhooks import outage_payload
@@ -111,16 +113,17 @@ def fakes():
     zendesk.close()
 
 
-@pytest.fixture
-def cluster(tmp_path, database, fakes, fast_rules):  # noqa: F811
-    """Start two instances and two workers on one database; their base URLs."""
+@pytest.fixture(params=["polling", "redis"])
+def cluster(request, tmp_path, database, fakes, fast_rules):  # noqa: F811
+    """Start two instances and two workers on one database, woken by polling or by Redis; their base URLs."""
     jira, zendesk = fakes
+    queue = {"ESCALATOR_QUEUE_URL": redis_or_skip()} if request.param == "redis" else {}
     env = {**os.environ, "ESCALATOR_DATABASE_URL": database, "ESCALATOR_RULES": str(fast_rules),
            "ESCALATOR_JIRA_WEBHOOK_SECRET": SECRET, "ESCALATOR_ZENDESK_WEBHOOK_SECRET": SECRET,
            "ESCALATOR_JIRA_BASE_URL": jira.url, "ESCALATOR_JIRA_EMAIL": "bot@example.com",
            "ESCALATOR_JIRA_API_TOKEN": "tok", "ESCALATOR_ZENDESK_BASE_URL": zendesk.url,
            "ESCALATOR_ZENDESK_EMAIL": "bot@example.com", "ESCALATOR_ZENDESK_API_TOKEN": "tok",
-           "ESCALATOR_API_TOKEN": ""}
+           "ESCALATOR_API_TOKEN": "", **queue}
     subprocess.run([ESCALATOR, "db", "upgrade"], env={**env, "ESCALATOR_DATA_DIR": str(tmp_path / "admin")},
                    check=True, capture_output=True, timeout=60)
     processes, bases = [], []
@@ -137,6 +140,8 @@ def cluster(tmp_path, database, fakes, fast_rules):  # noqa: F811
         spawn(f"worker-{n}", "worker", "--interval", "0.2")
     for base in bases:
         _wait_healthy(base, processes, tmp_path)
+    if queue:       # both workers idle on the queue, not on a poll of the database
+        wait_until(lambda: _blocked_on_queue(queue["ESCALATOR_QUEUE_URL"]) >= 2, 30, "waiting on Redis")
     engine = create_engine(database)
     yield bases, engine
     engine.dispose()
@@ -145,6 +150,11 @@ def cluster(tmp_path, database, fakes, fast_rules):  # noqa: F811
     for process, log in processes:
         process.wait(timeout=20)
         log.close()
+
+
+def _blocked_on_queue(url: str) -> int:
+    with redis.Redis.from_url(url) as client:
+        return sum(1 for c in client.client_list() if c.get("cmd") == "blpop")
 
 
 def _wait_healthy(base, processes, tmp_path) -> None:
