@@ -4,6 +4,7 @@ The same signed deliveries reach both instances (duplicates and retries included
 and a fake Zendesk record every request. Whatever the interleaving: one decision per event, every
 write-back sent exactly once, every SLA timer fired once.
 """
+import contextlib
 import json
 import os
 import secrets
@@ -28,6 +29,7 @@ from plugin.domain.actions import Action
 from plugin.platforms import build_clients
 from plugin.platforms.zendesk import sign_zendesk
 from plugin.settings import Settings
+from plugin.store.intake_writer import IntakeWriter, _Slot
 from plugin.store.schema import deliveries, escalation_log, outbox, timers
 from plugin.store.sql import SqlStore
 from plugin.webhooks.signatures import sign_jira
@@ -294,6 +296,34 @@ def test_the_tickets_of_a_processor_that_died_are_free_at_once(two_stores):
         assert [d.ticket_key for d in theirs] == ["A-1"]
     with pytest.raises(OperationalError):
         claim.__exit__(None, None, None)
+
+
+def test_two_instances_storing_the_same_redeliveries_together_never_deadlock(two_stores, monkeypatch):
+    first, second = two_stores
+    both_inserted = threading.Barrier(2, timeout=2)
+    store = IntakeWriter._store
+
+    def store_then_meet(self, conn, new):       # each waits until the other stored one too, the worst interleaving
+        stored = store(self, conn, new)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_inserted.wait()
+        return stored
+
+    monkeypatch.setattr(IntakeWriter, "_store", store_then_meet)
+    groups = [(first.intake, ["r-1", "r-2"]), (second.intake, ["r-2", "r-1"])]     # arrival orders differ
+    slots = {writer: [_Slot(delivery(key)) for key in keys] for writer, keys in groups}
+
+    def write(writer):
+        writer._queue = list(slots[writer])
+        writer._write_queued()
+
+    threads = [threading.Thread(target=write, args=(writer,)) for writer, _ in groups]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert [slot.error for group in slots.values() for slot in group] == [None] * 4
+    assert sorted(slot.result is None for group in slots.values() for slot in group) == [False, False, True, True]
 
 
 def test_an_outbox_row_being_claimed_is_skipped_not_waited_for(two_stores):
