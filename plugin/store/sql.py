@@ -5,10 +5,11 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, text, tuple_, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, tuple_, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from .claims import lock_tickets, refs_of, unlock_tickets
 from .intake_writer import IntakeWriter
 from .migrate import prepare_schema
 from .port import (
@@ -85,8 +86,8 @@ class SqlStore(SqlReviews):
             try:
                 held, refused = set(), set()
                 for _ in range(2):      # a second look past the tickets other processors hold
-                    wanted = set(_refs(received, due)) - held - refused
-                    got = _lock_tickets(conn, wanted)
+                    wanted = set(refs_of(received, due)) - held - refused
+                    got = lock_tickets(conn, wanted)
                     held, refused = held | got, refused | (wanted - got)
                     if not wanted - got:
                         break
@@ -96,7 +97,7 @@ class SqlStore(SqlReviews):
                 yield ([d for d in received if (d.platform, d.ticket_key) in held],
                        [t for t in due if (t.platform, t.key) in held])
             finally:
-                _unlock_tickets(conn)
+                unlock_tickets(conn)
 
     def _work(self, now: datetime, limit: int, skip: set[TicketRef]) -> tuple[list[Received], list[DueTimer]]:
         """Pending deliveries and due timers, leaving out the tickets in `skip`."""
@@ -199,37 +200,6 @@ _TICKETS = select(tickets, reviews.c.id.label("review_id")).select_from(
     tickets.outerjoin(reviews, (reviews.c.platform == tickets.c.platform) & (reviews.c.key == tickets.c.key)))
 _TIMELINE = select(escalation_log).where(escalation_log.c.platform == bindparam("b_platform"),
                                          escalation_log.c.key == bindparam("b_key")).order_by(escalation_log.c.id)
-# A ticket's claim: a PostgreSQL advisory lock in Escalator's namespace, keyed by a hash of the ticket.
-# Two tickets sharing a hash only take turns; a lock dies with its session, so a crashed host frees its tickets.
-_LOCK_NAMESPACE = 0x45534331
-_TRY_LOCKS = text("SELECT t.platform, t.key FROM unnest(CAST(:platforms AS text[]), CAST(:keys AS text[])) "
-                  "AS t(platform, key) WHERE pg_try_advisory_lock(:namespace, hashtext(t.platform || '/' || t.key))")
-
-
-def _refs(received: list[Received], due: list[DueTimer]) -> list[TicketRef]:
-    return [(d.platform, d.ticket_key) for d in received] + [(t.platform, t.key) for t in due]
-
-
-def _lock_tickets(conn: Connection, wanted: set[TicketRef]) -> set[TicketRef]:
-    """The tickets this session could lock now; those another processor holds are skipped."""
-    if not wanted:
-        return set()
-    refs = sorted(wanted)
-    held = conn.execute(_TRY_LOCKS, {"platforms": [p for p, _ in refs], "keys": [k for _, k in refs],
-                                     "namespace": _LOCK_NAMESPACE}).all()
-    conn.commit()       # the locks belong to the session: no transaction stays open through the pass
-    return {(platform, key) for platform, key in held}
-
-
-def _unlock_tickets(conn: Connection) -> None:
-    try:
-        conn.execute(text("SELECT pg_advisory_unlock_all()"))
-        conn.commit()
-    except Exception:       # a broken connection: closing it is what frees its locks
-        conn.invalidate()
-        raise
-
-
 def _claim_deliveries(conn: Connection, batch: Batch) -> None:
     claims = [(DECIDED, "", batch.decided)] + [(IGNORED, reason, [i]) for i, reason in batch.ignored] \
         + [(FAILED, error, [i]) for i, error in batch.failed]
