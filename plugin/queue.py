@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 
@@ -15,6 +16,7 @@ log = logging.getLogger(__name__)
 KEY = "escalator:wake"
 MAX_WAITING = 64        # nudges kept: one wakes a processor for a whole batch, so more would only wake it idle
 CONNECT_SECONDS = 0.5   # intake answers the platform within this even when Redis is unreachable
+RETRY_SECONDS = 1.0     # while Redis is down, how often it is tried again
 LONGEST_WAIT = 5.0      # a processor blocks at most this long, so it still notices its stop and due timers
 
 
@@ -39,10 +41,13 @@ class WakeQueue:
         self.waiting = redis.Redis.from_url(url, socket_connect_timeout=CONNECT_SECONDS,
                                             socket_timeout=LONGEST_WAIT + 2)
         self._down = False
+        self._retry_at = 0.0        # while down, Redis is tried again only after this (time.monotonic)
         self._lock = threading.Lock()
 
     def push(self) -> None:
         """Wake one waiting processor; best effort (a failure is logged once until Redis answers again)."""
+        if self._resting():
+            return
         try:
             with self.client.pipeline(transaction=False) as pipe:
                 pipe.lpush(KEY, 1).ltrim(KEY, 0, MAX_WAITING - 1).execute()
@@ -55,6 +60,8 @@ class WakeQueue:
         """Block until a nudge or `seconds`: True if woken, False on time-out, None when Redis is down."""
         if seconds <= 0:
             return False
+        if self._resting():
+            return None
         try:
             woken = self.waiting.blpop([KEY], timeout=round(min(max(seconds, 0.01), LONGEST_WAIT), 3))
         except redis.RedisError as exc:
@@ -67,8 +74,13 @@ class WakeQueue:
         self.client.close()
         self.waiting.close()
 
+    def _resting(self) -> bool:
+        """Whether Redis failed moments ago: a request then skips it, instead of waiting out a connect time-out."""
+        return self._down and time.monotonic() < self._retry_at
+
     def _failed(self, exc: Exception) -> None:
         with self._lock:
+            self._retry_at = time.monotonic() + RETRY_SECONDS
             if self._down:
                 return
             self._down = True

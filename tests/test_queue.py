@@ -68,6 +68,14 @@ def test_redis_down_is_logged_once_and_never_raises(unreachable, caplog):
     assert len([r for r in caplog.records if "unreachable" in r.message]) == 1
 
 
+def test_while_redis_is_down_it_is_tried_again_only_every_second(unreachable, monkeypatch):
+    unreachable.push()
+    tried = []
+    monkeypatch.setattr(unreachable.client, "pipeline", lambda **_: tried.append(1))
+    unreachable.push()
+    assert unreachable.wait(0.5) is None and tried == []
+
+
 def test_intake_stores_and_answers_202_while_redis_is_down(make_app):
     client = make_app(jira_webhook_secret=SECRET, queue_url=f"redis://127.0.0.1:{free_port()}/0").test_client()
     answer = post_jira(client, outage_payload())
