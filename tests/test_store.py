@@ -324,3 +324,16 @@ def test_a_rated_delivery_is_a_review_source(sql):
     decided(sql, TicketRecord("jira", "SUP-1", STATE, version=1), delivery_ids=[delivery_id], log=[entry])
     [rating] = sql.review_sources("jira", "SUP-1").ratings
     assert (rating["at"], rating["platform"], rating["body"]) == (START, "jira", b'{"x": 1}')
+
+
+def test_a_lean_memory_store_keeps_an_entry_that_stops_a_clock_though_it_changed_nothing(clock):
+    from plugin.store.memory import MemoryStore
+    from plugin.store.port import Batch, LogEntry
+    store = MemoryStore(lean=True)
+    entry = dict(platform="jira", key="SUP-1", at=clock.now(), delivery_id=None, actor="agent", changes={},
+                 matrix_version="v1")
+    store.write(Batch(now=clock.now(), log=[
+        LogEntry(event_kind="commented", decision={"stop_timers": ["ack"], "trace": []}, **entry),
+        LogEntry(event_kind="timer_warning", decision={"stop_timers": [], "trace": []}, **entry)]))
+    (kept,) = store.timeline("jira", "SUP-1")
+    assert kept["event_kind"] == "commented" and kept["decision"]["stop_timers"] == ["ack"]

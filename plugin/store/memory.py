@@ -2,7 +2,7 @@
 seconds. Single-threaded: a replay has one processor, so a batch can never conflict.
 
 `lean` keeps what reports of a month of incidents read and drops the rest as it goes: log entries
-that changed nothing on the ticket (most are the update cadence's reminders), rendered texts,
+that changed nothing on the ticket and stopped no clock (most are the update cadence's reminders), rendered texts,
 requests and the values behind each rule trace, so memory follows tickets, not events.
 """
 from __future__ import annotations
@@ -162,8 +162,8 @@ class MemoryStore(MemoryReviews):
 
     def _append(self, entry, now: datetime) -> None:
         self.writes.update(f"{o.platform}:{o.kind}" for o in entry.outbox)
-        if self.lean and not entry.changes and entry.event_kind != "resolved":
-            return      # reports read what changed, and when a ticket was resolved
+        if self.lean and not entry.changes and entry.event_kind != "resolved" and not entry.decision.get("stop_timers"):
+            return      # reports and reviews read what changed, when a clock stopped, and when a ticket was resolved
         row = {name: getattr(entry, name) for name in ("platform", "key", "at", "delivery_id", "event_kind", "actor",
                                                         "changes", "decision", "matrix_version", "communications")}
         row["id"] = next(self._ids)
@@ -182,8 +182,9 @@ class MemoryStore(MemoryReviews):
 
 
 def _lean_decision(decision: dict) -> dict:
-    """The rules that matched, without the field values they matched on."""
-    return {"trace": [{"rule": f["rule"], "kind": f["kind"]} for f in decision.get("trace", ())]}
+    """The rules that matched, without the field values they matched on, and the clocks they stopped."""
+    return {"trace": [{"rule": f["rule"], "kind": f["kind"]} for f in decision.get("trace", ())],
+            "stop_timers": list(decision.get("stop_timers", ()))}
 
 
 def _lean(communications: list[dict]) -> list[dict]:
