@@ -23,7 +23,7 @@ run: install
 demo: install
 	$(BIN)/escalator test rules/
 	$(BIN)/escalator simulate --into-db --incidents 2000 --days 30 --seed 1 --engine python --out data/demo
-	@echo "Now run 'make run', log in and tick 'include simulated' on the live board or /insights."
+	@echo "Now run 'make run', log in and tick 'include simulated' on the live board, /insights, /audit or /reviews."
 
 test: install
 	$(BIN)/pytest -q

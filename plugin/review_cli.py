@@ -72,18 +72,20 @@ def review():
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only reviews in this status.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option("--simulated", is_flag=True, help="Include the reviews of simulated tickets (`simulate --into-db`).")
 @_handled
-def list_reviews(status, limit, as_json):
+def list_reviews(status, limit, as_json, simulated):
     """The reviews, newest first, with their open and overdue action items."""
     desk = _desk()
-    found, now = desk.list(status, limit), desk.clock.now()
+    found, now = desk.list(status, limit, simulated), desk.clock.now()
     if as_json:
         click.echo(json.dumps({"reviews": [summary_json(r, now) for r in found]}, indent=2, ensure_ascii=False))
         return
     table = Table("id", "ticket", "status", "created (UTC)", "open", "overdue", "why")
     for r in found:
         still_open = [a for a in r.actions if a.status == "open"]
-        table.add_row(str(r.id), f"{r.platform}/{r.key}", r.status, f"{r.created_at:%Y-%m-%d %H:%M}",
+        ticket = f"{r.platform}/{r.key}" + (" (simulated)" if r.simulated else "")
+        table.add_row(str(r.id), ticket, r.status, f"{r.created_at:%Y-%m-%d %H:%M}",
                       str(len(still_open)), str(sum(overdue(a, now) for a in still_open)), escape(r.trigger))
     console.print(table if found else "no reviews" + (f" in status {status}" if status else ""))
 

@@ -96,7 +96,8 @@ def _load_into_db(month) -> int:
         sys.exit(1)
     replaced = f", replacing {loaded.replaced} from an earlier run of this seed" if loaded.replaced else ""
     console.print(f"loaded {loaded.tickets} simulated tickets ({month.prefix}…){replaced}; the database holds "
-                  f"{loaded.simulated_total} simulated tickets, shown on the dashboard with “include simulated”")
+                  f"{loaded.simulated_total} simulated tickets, shown on the dashboard with “include simulated”"
+                  + (f"; {loaded.reviews} after-action reviews came with them" if loaded.reviews else ""))
     return loaded.tickets
 
 

@@ -36,6 +36,17 @@ def test_list_shows_each_review_with_its_ticket_status_and_items(env):
     assert review(env, "list", "--status", "final").stdout.strip() == "no reviews in status final"
 
 
+def test_a_simulated_ticket_s_review_is_listed_only_when_asked_for_and_marked(env):
+    from sqlalchemy import create_engine, text
+    engine = create_engine(env["ESCALATOR_DATABASE_URL"])
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE tickets SET simulated = 1"))
+    engine.dispose()
+    assert review(env, "list").stdout.strip() == "no reviews"
+    listed = review(env, "list", "--simulated").stdout
+    assert "SUP-7" in listed and "(simulated)" in listed
+
+
 def test_show_and_export_carry_the_prefill_from_the_log(env, tmp_path):
     shown = json.loads(review(env, "show", "1", "--json").stdout)
     assert shown["prefill"]["timeline"][0]["rules"] == ["enterprise outage is critical"]
