@@ -195,3 +195,11 @@ def test_a_method_not_allowed_says_which_are(app):
     answer = app.test_client().delete("/api/deliveries")
     assert answer.status_code == 405 and set(answer.headers["Allow"].split(", ")) >= {"GET"}
     assert answer.json == {"error": "method not allowed here"}
+
+
+@pytest.mark.parametrize("host, loopback", [("127.0.0.1:8080", True), ("localhost", True), ("[::1]:8080", True),
+                                            ("::1", True), ("escalator.example.com:443", False),
+                                            ("127.evil.example", False), ("10.0.0.1", False)])
+def test_only_a_loopback_host_gets_a_cookie_without_secure_and_no_name_is_looked_up(host, loopback):
+    from web.security import _loopback
+    assert _loopback(host) is loopback

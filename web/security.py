@@ -2,14 +2,13 @@
 no script but our own files and every state-changing form carries a token."""
 from __future__ import annotations
 
+import ipaddress
 from datetime import timedelta
 
 from flask import Flask, render_template, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
-
-from plugin.server import is_loopback
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -27,7 +26,24 @@ class SessionInterface(SecureCookieSessionInterface):
     (`make run`): over a network a session only ever travels encrypted."""
 
     def get_cookie_secure(self, app) -> bool:
-        return request.is_secure or not is_loopback(request.host.rpartition(":")[0].strip("[]") or request.host)
+        return request.is_secure or not _loopback(request.host)
+
+
+def _loopback(host: str) -> bool:
+    """Whether the Host header names this machine: `localhost` or a loopback address, read without a
+    DNS lookup (this runs on every response that sets a cookie)."""
+    if host.startswith("["):            # [::1] or [::1]:8080
+        name = host[1:].split("]", 1)[0]
+    elif host.count(":") == 1:          # name:port
+        name = host.split(":", 1)[0]
+    else:                               # a name, an IPv4 address or a bare IPv6 address
+        name = host
+    if name.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def init_app(app: Flask) -> None:
