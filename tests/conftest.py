@@ -17,6 +17,7 @@ def shipped_matrix():
 # -- the service -------------------------------------------------------------------------------
 
 import os  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from datetime import UTC, datetime  # noqa: E402
 
 from plugin.domain.clock import FixedClock  # noqa: E402
@@ -82,6 +83,30 @@ def postgres_or_skip():
             raise RuntimeError(f"PostgreSQL is required in CI at {POSTGRES_URL}: {exc}") from exc
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}")
     return POSTGRES_URL
+
+
+def postgres_admin(statement: str) -> None:
+    """Run one statement outside a transaction on the test server (CREATE or DROP DATABASE)."""
+    import sqlalchemy
+    engine = sqlalchemy.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(statement)
+    engine.dispose()
+
+
+@contextmanager
+def scratch_postgres(prefix: str):
+    """The URL of a new, empty database on the test server, dropped afterwards."""
+    import secrets
+
+    from sqlalchemy import make_url
+    postgres_or_skip()
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    postgres_admin(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 

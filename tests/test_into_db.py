@@ -3,11 +3,9 @@ ratings and after-action reviews), marked simulated, under keys that never meet 
 replaced (not doubled) by a second run of the same seed."""
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlalchemy
 from sqlalchemy import func, select
 
 from plugin.domain.review import OPEN
@@ -20,7 +18,7 @@ from simulator.generator import generate
 from simulator.into_db import month_of, rating_deliveries
 from simulator.replay import replay
 
-from .conftest import RULES, postgres_or_skip
+from .conftest import RULES, scratch_postgres
 
 START = datetime(2026, 2, 2, tzinfo=UTC)
 WHOLE = Period(START - timedelta(days=1), START + timedelta(days=30))
@@ -200,14 +198,8 @@ def figures_on(store) -> dict:
 
 
 def test_postgresql_takes_the_same_month_and_gives_the_same_figures_as_sqlite(month, store):
-    url = postgres_or_skip()
-    name = f"escalator_into_db_{os.getpid()}"
-    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    try:
-        postgres = SqlStore(url.rsplit("/", 1)[0] + "/" + name)
+    with scratch_postgres("escalator_into_db") as url:
+        postgres = SqlStore(url)
         try:
             load_month(postgres, month)
             again = load_month(postgres, month)
@@ -218,13 +210,9 @@ def test_postgresql_takes_the_same_month_and_gives_the_same_figures_as_sqlite(mo
             assert sum(len(r.actions) for r in postgres.reviews(limit=1000, simulated=True)) == action_count(month)
         finally:
             postgres.dispose()
-        load_month(store, month)
-        assert on_postgres == figures_on(store)
-        assert on_postgres["period"]["tickets"] == len(month.tickets) and on_postgres["csat"]["rated"] > 0
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    load_month(store, month)
+    assert on_postgres == figures_on(store)
+    assert on_postgres["period"]["tickets"] == len(month.tickets) and on_postgres["csat"]["rated"] > 0
 
 
 def test_escalator_simulate_into_db_loads_a_recent_month_and_a_rerun_replaces_it(tmp_path, monkeypatch):

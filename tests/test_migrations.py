@@ -15,7 +15,7 @@ from plugin.store import migrate, schema
 from plugin.store.migrate import BASELINE, HEAD, SchemaOutOfDate, SchemaTooNew, prepare_schema
 from plugin.store.schema import metadata
 
-from .conftest import POSTGRES_URL, postgres_or_skip
+from .conftest import POSTGRES_URL, postgres_admin, postgres_or_skip
 from .fixtures import schema_v0 as v0
 
 T0 = datetime(2026, 1, 5, 9, 0)    # naive UTC, as the old release stored it
@@ -32,7 +32,7 @@ def new_database(request, tmp_path):
         made.append(f"escalator_mig_{secrets.token_hex(6)}")
         if request.param == "sqlite":
             return f"sqlite:///{tmp_path}/{made[-1]}.db"
-        _admin(f'CREATE DATABASE "{made[-1]}"')
+        postgres_admin(f'CREATE DATABASE "{made[-1]}"')
         url = make_url(POSTGRES_URL).set(database=made[-1], password=password or None)
         return url.render_as_string(hide_password=False)
 
@@ -40,14 +40,7 @@ def new_database(request, tmp_path):
         postgres_or_skip()
     yield make
     for name in made if request.param == "postgresql" else ():
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin(statement: str) -> None:
-    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(statement)
-    engine.dispose()
+        postgres_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ write-back sent exactly once, every SLA timer fired once.
 import contextlib
 import json
 import os
-import secrets
 import subprocess
 import threading
 import time
@@ -22,7 +21,6 @@ import pytest
 import redis
 import requests
 from sqlalchemy import create_engine, func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from plugin.domain.actions import Action
@@ -34,7 +32,7 @@ from plugin.store.schema import deliveries, escalation_log, outbox, timers
 from plugin.store.sql import SqlStore
 from plugin.webhooks.signatures import sign_jira
 
-from .conftest import FIXTURES, POSTGRES_URL, START, postgres_or_skip
+from .conftest import FIXTURES, START, scratch_postgres
 from .test_e2e_review import fast_rules  # noqa: F401 - a fixture
 from .test_queue import redis_or_skip
 from .test_serve import ESCALATOR, free_port
@@ -94,18 +92,8 @@ def _canonical(body: bytes) -> str:
 @pytest.fixture
 def database():
     """A database of our own on the test PostgreSQL server, dropped afterwards."""
-    postgres_or_skip()
-    name = f"escalator_multi_{secrets.token_hex(6)}"
-    _admin(f'CREATE DATABASE "{name}"')
-    yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _admin(statement: str) -> None:
-    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(statement)
-    engine.dispose()
+    with scratch_postgres("escalator_multi") as url:
+        yield url
 
 
 @pytest.fixture
