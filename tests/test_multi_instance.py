@@ -124,23 +124,25 @@ def cluster(request, tmp_path, database, fakes, fast_rules):  # noqa: F811
         processes.append((subprocess.Popen([ESCALATOR, *args], stdout=log, stderr=subprocess.STDOUT,
                                            env={**env, "ESCALATOR_DATA_DIR": str(tmp_path / name)}), log))
 
-    for n in (1, 2):
-        port = free_port()
-        spawn(f"serve-{n}", "serve", "--no-worker", "--port", str(port))
-        bases.append(f"http://127.0.0.1:{port}")
-        spawn(f"worker-{n}", "worker", "--interval", "0.2")
-    for base in bases:
-        _wait_healthy(base, processes, tmp_path)
-    if queue:       # both workers idle on the queue, not on a poll of the database
-        wait_until(lambda: _blocked_on_queue(queue["ESCALATOR_QUEUE_URL"]) >= 2, 30, "waiting on Redis")
-    engine = create_engine(database)
-    yield bases, engine
-    engine.dispose()
-    for process, _log in processes:
-        process.terminate()
-    for process, log in processes:
-        process.wait(timeout=20)
-        log.close()
+    try:
+        for n in (1, 2):
+            port = free_port()
+            spawn(f"serve-{n}", "serve", "--no-worker", "--port", str(port))
+            bases.append(f"http://127.0.0.1:{port}")
+            spawn(f"worker-{n}", "worker", "--interval", "0.2")
+        for base in bases:
+            _wait_healthy(base, processes, tmp_path)
+        if queue:       # both workers idle on the queue, not on a poll of the database
+            wait_until(lambda: _blocked_on_queue(queue["ESCALATOR_QUEUE_URL"]) >= 2, 30, "waiting on Redis")
+        engine = create_engine(database)
+        yield bases, engine
+        engine.dispose()
+    finally:        # also when starting failed: no process outlives its test
+        for process, _log in processes:
+            process.terminate()
+        for process, log in processes:
+            process.wait(timeout=20)
+            log.close()
 
 
 def _blocked_on_queue(url: str) -> int:

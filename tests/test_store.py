@@ -337,3 +337,28 @@ def test_a_lean_memory_store_keeps_an_entry_that_stops_a_clock_though_it_changed
         LogEntry(event_kind="timer_warning", decision={"stop_timers": [], "trace": []}, **entry)]))
     (kept,) = store.timeline("jira", "SUP-1")
     assert kept["event_kind"] == "commented" and kept["decision"]["stop_timers"] == ["ack"]
+
+
+def test_two_processes_starting_together_on_a_new_matrix_both_keep_it():
+    """The second insert of the same version waits for the first and becomes an update, never an error."""
+    import threading
+    store, errors = fresh_postgres_store(), []
+    try:
+        with store.transaction() as first:
+            first.remember_matrix("v-new", {"matrix.yaml": "x"}, START)
+
+            def second():
+                try:
+                    with store.transaction() as tx:
+                        tx.remember_matrix("v-new", {"matrix.yaml": "x"}, START + timedelta(seconds=1))
+                except Exception as exc:    # the failure this test is about
+                    errors.append(exc)
+            thread = threading.Thread(target=second)
+            thread.start()
+            thread.join(0.5)            # it waits on the first transaction's row
+        thread.join(10)
+        assert errors == []
+        with store.reading() as tx:
+            assert tx.matrix_files("v-new") == {"matrix.yaml": "x"}
+    finally:
+        store.dispose()

@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import bindparam, create_engine, event, func, insert, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -313,11 +314,12 @@ class Transaction:
     # -- matrices -------------------------------------------------------------------------------
 
     def remember_matrix(self, version: str, files: dict[str, str], now: datetime) -> None:
-        """Keep a matrix's source, so tickets pinned to it can be evaluated after a restart."""
-        if self.conn.execute(update(matrices).where(matrices.c.version == version)
-                             .values(activated_at=now)).rowcount == 0:
-            self.conn.execute(insert(matrices).values(version=version, files=files, created_at=now,
-                                                      activated_at=now))
+        """Keep a matrix's source, so tickets pinned to it can be evaluated after a restart. One statement:
+        processes starting together on a new matrix each insert it, and the later ones only touch it."""
+        dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
+        self.conn.execute(dialect.insert(matrices)
+                          .values(version=version, files=files, created_at=now, activated_at=now)
+                          .on_conflict_do_update(index_elements=[matrices.c.version], set_={"activated_at": now}))
 
     def matrix_files(self, version: str) -> dict[str, str] | None:
         return self.conn.execute(select(matrices.c.files).where(matrices.c.version == version)).scalar()
