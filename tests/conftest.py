@@ -8,6 +8,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
+pytest_plugins = ["tests.cluster"]     # its fixtures (a scratch database, fake platforms) serve every test file
+
 
 @pytest.fixture(scope="session")
 def shipped_matrix():
