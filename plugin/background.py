@@ -26,8 +26,8 @@ def start(container, stop: threading.Event, *, elect: bool = True, outbox_interv
     """Run the processor, the outbox worker and the review reminders until `stop` is set (once this process
     leads, if `elect`); the thread to join on the way out: it ends once the pass and the write-back in
     flight are done."""
-    worker = OutboxWorker(container.store, container.outbox_clients, container.clock,
-                          on_result=_count_writebacks(container.metrics))
+    worker = OutboxWorker.from_settings(container.store, container.outbox_clients, container.clock,
+                                        container.settings, on_result=_count_writebacks(container.metrics))
     container.processor.outbox_bell = worker.wake
     reminders = ReminderSweep(container.store, lambda: container.matrix().matrix, container.service.notifier,
                               container.clock, wake=worker.wake)

@@ -167,7 +167,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
         if not settings.database_url:
             Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
         store = SqlStore(settings.database)
-    clients = build_clients(settings) if clients is None else clients
+    clients = build_clients(settings, timeout=(5.0, settings.writeback_timeout)) if clients is None else clients
     planners = {name: clients.get(name) or platform.planner(settings) for name, platform in PLATFORMS.items()}
     matrix = LiveMatrix(settings, store, clock)
     bots = {name: frozenset({platform.bot_account(settings)} - {""}) for name, platform in PLATFORMS.items()}

@@ -2,15 +2,18 @@
 
 Rows are committed with the delivery that caused them, so a crash loses nothing: a row left in
 `sending` goes back to `pending` after a while (the sweep), and writers are idempotent, so a
-write sent twice leaves the ticket the same.
+write sent twice leaves the ticket the same. A ticket's rows go out one at a time in the order
+they were decided, spaced by the platform's pacing (Jira limits writes per issue); a `Retry-After`
+holds every write to that platform, since its rate limits count per account, not per ticket.
 """
 from __future__ import annotations
 
 import logging
 import random
 import threading
+import time
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from .domain.actions import Action
 from .domain.clock import Clock
@@ -19,17 +22,28 @@ from .logs import context
 
 log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)
+REMEMBERED_WRITES = 1024    # tickets whose last write time is kept for pacing, beyond those still within it
 
 
 class OutboxWorker:
-    def __init__(self, store, clients: Mapping, clock: Clock, *, max_attempts: int = 8,
-                 base_delay: float = 2.0, max_delay: float = 900.0, rng: random.Random | None = None,
-                 on_result=None):
+    def __init__(self, store, clients: Mapping, clock: Clock, *, max_attempts: int = 20,
+                 base_delay: float = 2.0, max_delay: float = 900.0, pacing: Mapping[str, float] | None = None,
+                 rng: random.Random | None = None, on_result=None):
         self.store, self.clients, self.clock = store, clients, clock
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
+        self.pacing = {platform: seconds for platform, seconds in (pacing or {}).items() if seconds > 0}
         self.rng = rng or random.Random()
         self.on_result = on_result or (lambda platform, status: None)
         self.wake = threading.Event()
+        self.holds: dict[str, datetime] = {}                    # platform -> when it lets us write again
+        self._last_write: dict[tuple[str, str], datetime] = {}  # (platform, ticket) -> when the last write began
+
+    @classmethod
+    def from_settings(cls, store, clients: Mapping, clock: Clock, settings, **options) -> OutboxWorker:
+        """A worker with the ESCALATOR_OUTBOX_* retry policy and Jira's per-issue pacing."""
+        return cls(store, clients, clock, max_attempts=settings.outbox_max_attempts,
+                   base_delay=settings.outbox_base_delay, max_delay=settings.outbox_max_delay,
+                   pacing={"jira": settings.jira_issue_write_interval}, **options)
 
     def run_once(self, limit: int = 50, stop: threading.Event | None = None) -> int:
         """Send what is due now, row by row until `stop` is set; the number of rows attempted."""
@@ -41,7 +55,8 @@ class OutboxWorker:
             if stop is not None and stop.is_set():     # stopping: the rest stay pending for the restart
                 break
             with self.store.transaction() as tx:
-                row = tx.claim_next(now)
+                self._keep_holds(tx)       # rows queued since a platform said "wait" wait too
+                row = tx.claim_in_ticket_order(now)
             if row is None:
                 return attempted
             self._send(row)
@@ -60,18 +75,19 @@ class OutboxWorker:
     def _send(self, row: dict) -> None:
         action = Action(row["platform"], row["key"], row["kind"], row["data"])
         client = self.clients.get(row["platform"])
-        now = self.clock.now()
         if client is None:      # credentials were removed since the row was queued
             self._finish(row, "dry_run", "")
             return
+        started = self._pace(row)
         try:
             result = client.apply(action)
         except RemoteActionError as exc:
-            self._failed(row, exc, now)
+            self._failed(row, exc)
             return
-        self._finish(row, result.status, "")
+        self._finish(row, result.status, "", started)
 
-    def _failed(self, row: dict, exc: RemoteActionError, now) -> None:
+    def _failed(self, row: dict, exc: RemoteActionError) -> None:
+        now = self.clock.now()      # after the answer: a Retry-After counts from when it was given
         retryable = getattr(exc, "retryable", True)
         if not retryable or row["attempts"] >= self.max_attempts:
             log.warning("write-back %s for %s %s is dead after %d attempt(s): %s", row["kind"], row["platform"],
@@ -79,9 +95,12 @@ class OutboxWorker:
                         extra=context(outbox=row["id"], platform=row["platform"], ticket=row["key"]))
             self._finish(row, "dead", str(exc))
             return
-        delay = max(self.backoff(row["attempts"]), getattr(exc, "retry_after", None) or 0)
+        retry_after = getattr(exc, "retry_after", None)
+        delay = max(self.backoff(row["attempts"]), retry_after or 0)
         with self.store.transaction() as tx:
             tx.finish(row["id"], status="pending", now=now, error=str(exc), retry_at=now + timedelta(seconds=delay))
+            if retry_after:
+                self._hold_platform(tx, row["platform"], now + timedelta(seconds=retry_after))
         self.on_result(row["platform"], "retry")
 
     def backoff(self, attempts: int) -> float:
@@ -89,8 +108,53 @@ class OutboxWorker:
         ceiling = min(self.max_delay, self.base_delay * 2 ** max(attempts - 1, 0))
         return ceiling * (0.5 + self.rng.random() / 2)
 
-    def _finish(self, row: dict, status: str, error: str) -> None:
+    def _finish(self, row: dict, status: str, error: str, started: datetime | None = None) -> None:
         with self.store.transaction() as tx:
             tx.finish(row["id"], status=status, now=self.clock.now(), error=error)
+            spacing = self.pacing.get(row["platform"])
+            if spacing and started is not None:     # the ticket's next row waits, whichever worker takes it
+                tx.hold(row["platform"], started + timedelta(seconds=spacing), key=row["key"])
         self.on_result(row["platform"], status)
 
+    # -- what the platform asked of us -----------------------------------------------------------
+
+    def _pace(self, row: dict) -> datetime:
+        """Wait until the ticket's next write may begin (a row queued after the last one was sent has
+        not been held back in the database); when it begins."""
+        spacing = self.pacing.get(row["platform"])
+        ticket = (row["platform"], row["key"])
+        if spacing and ticket in self._last_write:
+            wait = (self._last_write[ticket] + timedelta(seconds=spacing) - self.clock.now()).total_seconds()
+            if wait > 0:
+                time.sleep(wait)
+        started = self.clock.now()
+        if spacing:
+            self._remember_write(ticket, started, spacing)
+        return started
+
+    def _remember_write(self, ticket: tuple[str, str], at: datetime, spacing: float) -> None:
+        if len(self._last_write) >= REMEMBERED_WRITES:
+            horizon = at - timedelta(seconds=spacing)
+            self._last_write = {t: when for t, when in self._last_write.items() if when > horizon}
+        self._last_write[ticket] = at
+
+    def _hold_platform(self, tx, platform: str, until: datetime) -> None:
+        if until > self.holds.get(platform, until - timedelta(seconds=1)):
+            log.info("%s asked to wait: every write to it is held until %s", platform, until.isoformat(),
+                     extra=context(platform=platform))
+            self.holds[platform] = until
+        tx.hold(platform, self.holds[platform])
+
+    def _keep_holds(self, tx) -> None:
+        now = self.clock.now()
+        for platform, until in list(self.holds.items()):
+            if until <= now:
+                del self.holds[platform]
+            else:
+                tx.hold(platform, until)
+
+
+def retry_dead(store, outbox_id: int, now: datetime) -> bool:
+    """Put a dead letter back in the queue with a fresh count of attempts; False if it is not dead."""
+    with store.transaction() as tx:
+        return tx.requeue_dead(outbox_id, now)

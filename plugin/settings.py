@@ -148,7 +148,27 @@ class CoreSettings(Section):
     log_format: str = field(default="text", metadata={"parse": _log_format})
 
 
-SECTIONS = (CoreSettings, CommsSettings, *(platform.settings for platform in PLATFORMS.values()))
+@dataclass(frozen=True, repr=False)
+class OutboxSettings(Section):
+    """How write-backs are retried and paced (see plugin.outbox).
+
+    With the defaults a row is retried 19 times, waiting 2 s, 4 s, ... doubling up to 900 s (each wait
+    between half and all of that), so it goes dead after 1 h 23 min at the soonest: a platform down for
+    an hour loses nothing.
+    """
+    outbox_max_attempts: int = field(default=20, metadata={"expects": "how many sends before a dead letter, e.g. 20"})
+    outbox_base_delay: float = field(default=2.0, metadata={
+        "minimum": 0.01, "expects": "seconds before the first retry, above 0, e.g. 2"})
+    outbox_max_delay: float = field(default=900.0, metadata={
+        "minimum": 0.01, "expects": "the longest wait between retries in seconds, e.g. 900"})
+    # Seconds to wait for a platform's answer before counting the write as failed (and retrying it).
+    writeback_timeout: float = field(default=15.0, metadata={"minimum": 0.01, "expects": "seconds, e.g. 15"})
+    # Jira Cloud limits writes per issue: at least this many seconds between two writes to one issue (0: none).
+    jira_issue_write_interval: float = field(default=0.5, metadata={
+        "minimum": 0, "expects": "seconds between two writes to one Jira issue, e.g. 0.5 (0 turns pacing off)"})
+
+
+SECTIONS = (CoreSettings, CommsSettings, OutboxSettings, *(platform.settings for platform in PLATFORMS.values()))
 
 
 @dataclass(frozen=True, repr=False)

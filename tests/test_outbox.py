@@ -84,11 +84,13 @@ def test_429_waits_for_retry_after_then_succeeds(app_and_worker, jira, clock):
     assert first["status"] == "pending" and first["attempts"] == 1
     assert first["next_attempt_at"] == (clock.now() + timedelta(seconds=30)).isoformat()
     assert "429" in first["last_error"]
+    assert [o["next_attempt_at"] for o in outbox(app)[1:]] == [first["next_attempt_at"]] * 3   # all of Jira waits
     clock.advance(timedelta(seconds=29))
     assert worker.run_once() == 0
     clock.advance(timedelta(seconds=1))
-    assert worker.run_once() == 1
-    assert outbox(app)[0]["status"] == "sent"
+    assert worker.run_once() == 4
+    assert [o["status"] for o in outbox(app)] == ["sent"] * 4
+    assert [r.method for r, _ in jira.log] == ["PUT", "PUT", "PUT", "GET", "POST", "GET", "POST"]    # in order
 
 
 def test_server_errors_back_off_exponentially_then_go_dead(app_and_worker, jira, clock):
@@ -153,7 +155,7 @@ def test_an_unreachable_jira_is_retried_not_lost(make_app, clock):
     worker.run_once()
     rows = outbox(app)
     assert {o["status"] for o in rows} == {"pending"}
-    assert all(o["last_error"] for o in rows)
+    assert rows[0]["last_error"] and [o["attempts"] for o in rows] == [1, 0, 0, 0]     # the rest wait their turn
 
 
 def test_the_worker_sends_the_exact_zendesk_calls(make_app, httpserver, clock):

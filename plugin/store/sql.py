@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from .claims import lock_tickets, refs_of, unlock_tickets
 from .intake_writer import IntakeWriter
 from .migrate import prepare_schema
+from .outbox_sql import OutboxClaims
 from .port import (
     DECIDED,
     FAILED,
@@ -255,7 +256,7 @@ def _write_log(conn: Connection, batch: Batch) -> None:
         conn.execute(_INSERT["outbox"], queued)
 
 
-class Transaction:
+class Transaction(OutboxClaims):
     """Reads for the API and the worker, and the outbox's and the matrices' own writes."""
 
     def __init__(self, conn: Connection):

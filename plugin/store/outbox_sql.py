@@ -1,0 +1,47 @@
+"""The outbox worker's claims and holds, as methods of the SQL store's transaction: one ticket's
+write-backs in order, held back while its platform asks us to wait, and a dead letter put back in
+the queue by hand."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.engine import Connection
+
+from .schema import outbox
+
+UNFINISHED = ("pending", "sending")
+
+
+class OutboxClaims:
+    """Mixed into the SQL store's Transaction, which holds `conn`."""
+    conn: Connection
+
+    def claim_in_ticket_order(self, now: datetime) -> dict | None:
+        """Take the next due row whose ticket has no older row still unfinished; rows other workers are
+        taking are skipped, never waited for. So a ticket's writes land one at a time in the order they
+        were decided: a retried assignment never overwrites a later one."""
+        older = outbox.alias("older")
+        waits_behind = exists().where(older.c.platform == outbox.c.platform, older.c.key == outbox.c.key,
+                                      older.c.id < outbox.c.id, older.c.status.in_(UNFINISHED))
+        due = (select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now, ~waits_behind)
+               .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(1)
+               .with_for_update(skip_locked=True).scalar_subquery())
+        row = self.conn.execute(update(outbox).where(outbox.c.id == due, outbox.c.status == "pending")
+                                .values(status="sending", attempts=outbox.c.attempts + 1, next_attempt_at=now)
+                                .returning(*outbox.c)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def hold(self, platform: str, until: datetime, key: str | None = None) -> int:
+        """Pending rows of `platform` (of one ticket, with `key`) wait until `until`; the number moved."""
+        query = update(outbox).where(outbox.c.platform == platform, outbox.c.status == "pending",
+                                     outbox.c.next_attempt_at < until)
+        if key is not None:
+            query = query.where(outbox.c.key == key)
+        return self.conn.execute(query.values(next_attempt_at=until)).rowcount
+
+    def requeue_dead(self, outbox_id: int, now: datetime) -> bool:
+        """A dead letter back to pending with a fresh count of attempts; False if the row is not dead."""
+        requeued = update(outbox).where(outbox.c.id == outbox_id, outbox.c.status == "dead").values(
+            status="pending", attempts=0, next_attempt_at=now, finished_at=None)
+        return bool(self.conn.execute(requeued).rowcount)
