@@ -100,6 +100,7 @@ def requires(permission: str):
             if not user.can(permission):
                 return forbidden(permission)
             return view(*args, **kwargs)
+        guarded.permission = permission     # declared, so a test can hold every route to its role table
         return guarded
     return decorate
 
