@@ -6,6 +6,7 @@ and maps the receipt or the error to HTTP.
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,9 @@ from .platforms import PLATFORMS, dedupe_key, parse
 from .store.port import IGNORED, NewDelivery, StoragePort
 
 MAX_DEPTH = 64     # no platform nests this deep; deeper bodies are refused before any parser recurses
+# The widths of the store's columns for them: no real ticket key or account id is longer, and a value
+# PostgreSQL refuses would fail intake (key) or every batch that holds the event (actor).
+STORED_WIDTHS = {"ticket key": ("key", 64), "actor": ("actor", 128)}
 # Kept with each delivery for debugging, with the platform's own; never signatures or tokens.
 KEPT_HEADERS = ("Content-Type", "User-Agent")
 
@@ -70,7 +74,20 @@ def _event(platform: str, payload: object, headers: Mapping[str, str]) -> tuple[
         return None, str(exc)
     except AnomalousPayload as exc:
         raise AnomalousPayload(f"this does not look like a {platform} webhook: {exc}") from None
+    if event is not None:
+        _check_storable(platform, event)
     return event, "" if event is not None else "the delivery carries nothing to evaluate"
+
+
+def _check_storable(platform: str, event: TicketEvent) -> None:
+    """AnomalousPayload for a key or actor no database column can hold: too long, a control character
+    (PostgreSQL refuses NUL) or half of a UTF-16 pair (no encoder takes it)."""
+    for name, (attribute, width) in STORED_WIDTHS.items():
+        value = getattr(event, attribute)
+        if len(value) > width or not value.isprintable():
+            shown = reprlib.repr(value)
+            problem = f"longer than {width} characters" if len(value) > width else "not printable text"
+            raise AnomalousPayload(f"this does not look like a {platform} webhook: its {name} {shown} is {problem}")
 
 
 def load_json(body: bytes) -> object:

@@ -1,5 +1,8 @@
-"""Hypothesis strategies for ticket events and conditions, drawn from small vocabularies so
-that rules match often and both backends are exercised on hits, misses and absent fields."""
+"""Hypothesis strategies: ticket events and conditions, drawn from small vocabularies so that rules
+match often and both backends are exercised on hits, misses and absent fields; and hostile webhook
+bodies (any JSON, real payloads with fields dropped, replaced or retyped)."""
+import json
+
 from hypothesis import strategies as st
 
 from plugin.domain.conditions import All, Any, Not, Test
@@ -77,3 +80,57 @@ conditions = st.recursive(
     ),
     max_leaves=6,
 )
+
+
+# -- hostile webhook bodies -----------------------------------------------------------------------------
+
+# Every code point, lone UTF-16 halves and NUL included: a JSON string can escape any of them.
+any_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+numbers = (st.integers() | st.integers(min_value=-(10**80), max_value=10**80)
+           | st.floats(allow_nan=True, allow_infinity=True))
+json_scalars = st.none() | st.booleans() | numbers | any_text
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=16,
+)
+
+
+def paths(value, prefix=()):
+    """Every path to a value inside decoded JSON, the value itself first."""
+    yield prefix
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        yield from paths(child, (*prefix, key))
+
+
+def retyped(value):
+    """The value as another JSON type, as a sender with the wrong schema would send it."""
+    if isinstance(value, str):
+        return st.sampled_from([len(value), [value], {"value": value}, value.encode("utf-8", "replace").hex(), None])
+    if isinstance(value, bool | int | float):
+        return st.sampled_from([str(value), [value], not value, {"value": value}])
+    if isinstance(value, list):
+        return st.sampled_from([{str(i): item for i, item in enumerate(value)}, " ".join(map(str, value)), value[:1]])
+    if isinstance(value, dict):
+        return st.sampled_from([list(value.values()), list(value), str(value)])
+    return st.sampled_from([0, "", [], {}])
+
+
+@st.composite
+def mutated(draw, payload):
+    """A real payload with a few places dropped, replaced by random JSON or retyped."""
+    copy = json.loads(json.dumps(payload))
+    for _ in range(draw(st.integers(1, 3))):
+        where = draw(st.sampled_from(list(paths(copy))[1:] or [()]))
+        if not where:
+            return draw(json_values)
+        parent = copy
+        for step in where[:-1]:
+            parent = parent[step]
+        action = draw(st.sampled_from(["drop", "replace", "retype"]))
+        if action == "drop":
+            del parent[where[-1]]
+        else:
+            parent[where[-1]] = draw(json_values if action == "replace" else retyped(parent[where[-1]]))
+    return copy
