@@ -7,6 +7,7 @@ ends every session that user had open.
 from __future__ import annotations
 
 import hmac
+import secrets
 from datetime import timedelta
 from functools import wraps
 from urllib.parse import urlsplit
@@ -132,6 +133,11 @@ def login():
 
 @pages.post("/logout")
 def logout():
+    user = current_user()
+    if user is not None:
+        # A session lives in a signed cookie, so clearing it here leaves any copy of it valid; a new epoch
+        # ends it on the server (and this user's other sessions with it).
+        users().change(user.name, session_epoch=secrets.token_hex(8))
     logout_user()
     session.clear()
     flash("You are logged out.", "info")
