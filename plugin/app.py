@@ -12,6 +12,7 @@ from web.security import wants_html
 
 from . import background, bootstrap
 from .api import api, health
+from .drafts_api import drafts_api
 from .drills_api import drills
 from .webhooks.views import bp as webhooks
 
@@ -26,7 +27,7 @@ def create_app(container: bootstrap.Container | None = None, *, start_worker: bo
     metrics = container.metrics
     app.extensions["escalator"] = container
     app.extensions["escalator.metrics"] = metrics
-    for blueprint in (webhooks, api, health, drills):
+    for blueprint in (webhooks, api, health, drills, drafts_api):
         app.register_blueprint(blueprint)
     web.init_app(app)
     _register_error_handlers(app)

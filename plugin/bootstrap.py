@@ -171,7 +171,7 @@ def build(settings: Settings | None = None, *, clock: Clock | None = None, store
     planners = {name: clients.get(name) or platform.planner(settings) for name, platform in PLATFORMS.items()}
     matrix = LiveMatrix(settings, store, clock)
     bots = {name: frozenset({platform.bot_account(settings)} - {""}) for name, platform in PLATFORMS.items()}
-    notifier = Notifier(settings.comms, ticket_urls(settings))
+    notifier = Notifier(settings.comms, ticket_urls(settings), dashboard_url=settings.public_url)
     service = EscalationService(matrix, planners, live_platforms=set(clients), notifier=notifier)
     metrics = metrics or (Metrics(store, clock) if with_metrics else None)
     processor = Processor(store, service, clock, on_pass=metrics.processed if metrics else None,

@@ -6,16 +6,22 @@ outbox worker (retries, dead letters, dry-run) and their rendered text goes into
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from .comms import CommsSettings, Message, build_senders, message_context, plan_notification
-from .comms.render import uses_variable
-from .domain.actions import Action
+from .comms.channels import owner_messages
+from .comms.render import template_variables, uses_variable
+from .domain.actions import NOTE, Action
 from .domain.decision import Decision
+from .domain.drafts import AUTO, review_note
 from .domain.matrix import Matrix
 from .domain.ticket import TicketEvent
 from .domain.timers import PAUSED, RUNNING, Timer
+from .drafting import new_draft
+from .store.port import NewDraft
 from .writeback.base import SENT, WriteResult
 
 COMMS = "comms"         # the outbox "platform" of messages Escalator sends itself
@@ -28,13 +34,16 @@ class Planned:
     actions: list[Action] = field(default_factory=list)       # ticket comments, through the platform writers
     messages: list[Action] = field(default_factory=list)      # everything else, through CommsClient
     log: list[dict] = field(default_factory=list)             # what was sent or withheld, for the escalation log
+    drafts: list[NewDraft] = field(default_factory=list)      # messages held for a person to tailor
 
 
 class Notifier:
-    def __init__(self, comms_settings: CommsSettings, ticket_urls: Mapping[str, str], *, render: bool = True):
+    def __init__(self, comms_settings: CommsSettings, ticket_urls: Mapping[str, str], *, render: bool = True,
+                 dashboard_url: str = ""):
         self.senders = build_senders(comms_settings)
         self.ticket_urls = ticket_urls      # platform -> URL pattern with {key}
         self.render = render                # off in replays that only compare decisions
+        self.dashboard_url = dashboard_url.rstrip("/")      # where people edit drafts; links are paths without it
         self._shows_log: dict[tuple[str, str], bool] = {}   # (matrix version, template): does it show the log
 
     def plan(self, event: TicketEvent, decision: Decision, matrix: Matrix, now, marker: str, *,
@@ -53,16 +62,39 @@ class Notifier:
             outbound = plan_notification(notification, matrix=matrix, templates_dir=matrix.templates_dir,
                                          ticket=ticket, context=context, marker=f"{marker}-{index}",
                                          render=self.render)
-            planned.actions += outbound.actions
-            planned.messages += [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in outbound.messages]
+            held = notification.send != AUTO and bool(outbound.actions or outbound.messages)
+            if held:
+                self._hold(planned, notification, outbound, event, decision, matrix, context, now)
+            else:
+                planned.actions += outbound.actions
+                planned.messages += [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in outbound.messages]
             planned.log.append({
                 "situation": notification.situation, "channel": notification.channel,
                 "template": notification.template,
-                "sent": [{"to": list(m.to), "text": m.text} for m in outbound.messages]
-                + [{"to": ["ticket"], "text": a.data.get("body", ""), "public": a.data.get("public", False)}
-                   for a in outbound.actions],
+                **({"drafted": {"mode": notification.send, "to": _addressees(outbound)}} if held else {}),
+                "sent": [] if held else _addressees(outbound, with_text=True),
                 "withheld": list(outbound.withheld), "problems": list(outbound.problems)})
         return planned
+
+    def _hold(self, planned: Planned, notification, outbound, event, decision, matrix, context, now) -> None:
+        """Keep the rendered message as a draft, and tell the team where to tailor it: an internal note on
+        the ticket and a message on the owner's own channel."""
+        variables = self._used(matrix, notification, context)
+        draft = new_draft(notification, outbound, event, decision, variables=variables, now=now)
+        planned.drafts.append(draft)
+        link = f"{self.dashboard_url}/tickets/{event.platform}/{quote(event.key, safe='')}#drafts"
+        note = review_note(draft.template_text, link, draft.mode, draft.send_at)
+        planned.actions.append(Action(event.platform, event.key, NOTE, {"body": note, "public": False}))
+        told = owner_messages(decision.owner, note, matrix, self.is_live, platform=event.platform, ticket=event.key,
+                              url=link, situation="draft")
+        planned.messages += [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in told]
+
+    def _used(self, matrix: Matrix, notification, context: Mapping) -> dict:
+        """The variables the template read, as they were: shown beside the draft so the editor can check them."""
+        if not self.render:
+            return {}
+        names = template_variables(matrix.templates_dir, notification.template)
+        return json.loads(json.dumps({n: context[n] for n in sorted(names) if n in context}, default=str))
 
     def _shows(self, matrix: Matrix, template: str) -> bool:
         # A matrix version hashes its templates too, so the answer holds for the version's lifetime.
@@ -114,6 +146,13 @@ class CommsClient:
     def apply(self, action: Action) -> WriteResult:
         delivery = self.notifier.senders[action.data["channel"]].send(Message.from_dict(action.data))
         return WriteResult(SENT, None, delivery.status)
+
+
+def _addressees(outbound, *, with_text: bool = False) -> list[dict]:
+    """Who an outbound message reaches (and what it says), as the escalation log records it."""
+    found = [{"to": list(m.to), **({"text": m.text} if with_text else {})} for m in outbound.messages]
+    return found + [{"to": ["ticket"], **({"text": a.data.get("body", "")} if with_text else {}),
+                     "public": a.data.get("public", False)} for a in outbound.actions]
 
 
 def _addressing(decision: Decision, ticket: Mapping) -> dict:

@@ -21,12 +21,14 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 
 from .domain.clock import Clock
+from .domain.drafts import DraftAction
 from .domain.errors import EscalatorError
 from .domain.holds import holds, ticket_reader
 from .domain.review import trigger_text
 from .domain.snapshot import timer_event
 from .domain.ticket import EventKind
 from .domain.timers import Interest, fire, interest, next_at
+from .drafting import DRAFT_ACTION, action_delivery, auto_action
 from .logs import context
 from .platforms import parse
 from .queue import Doorbell, WakeQueue
@@ -86,6 +88,7 @@ class Processor:
     def run_once(self) -> Pass:
         """Decide one batch; an empty Pass when there was nothing to do."""
         now = self.clock.now()
+        self._queue_due_drafts(now)
         with self._claim(now) as (received, due):
             if not received and not due:
                 return Pass()
@@ -189,6 +192,8 @@ class Processor:
                              for name, t in record.timers.items() if loaded.timers.get(name) is not t]
 
     def _delivery(self, record, item: Received, batch: Batch, done: Pass, history) -> Step | None:
+        if item.authenticated_by == DRAFT_ACTION:
+            return self._draft_action(record, item, batch, done, history)
         try:
             event = parse(item.platform, json.loads(item.body), item.headers)
         except (EscalatorError, ValueError, RecursionError) as exc:    # intake parsed it; a newer parser may not
@@ -203,6 +208,25 @@ class Processor:
         done.decided += 1
         done.lags.append((batch.now - item.received_at).total_seconds())
         return self.service.decide(record, event, item.received_at, item.id, history)
+
+    def _draft_action(self, record, item: Received, batch: Batch, done: Pass, history) -> Step | None:
+        """A person's send or discard, or the automatic send, on a draft that must still be pending."""
+        action = DraftAction(**json.loads(item.body))
+        draft = self.store.draft(action.draft)
+        if draft is None or not draft.pending or (draft.platform, draft.key) != (record.platform, record.key):
+            batch.ignored.append((item.id, f"draft {action.draft} was already acted on"))
+            done.ignored += 1
+            return None
+        batch.decided.append(item.id)
+        done.decided += 1
+        done.lags.append((batch.now - item.received_at).total_seconds())
+        return self.service.act_on_draft(record, draft, action, item.received_at, item.id, history)
+
+    def _queue_due_drafts(self, now) -> None:
+        """Send the drafts nobody acted on in time, as rendered: as deliveries, so a person's action that
+        won the race (or another processor's sweep) makes these duplicates, refused by the store."""
+        for draft in self.store.drafts_due(now, self.batch):
+            self.store.receive(action_delivery(draft, auto_action(draft), draft.send_at))
 
     def _firing(self, record: TicketRecord, item: DueTimer, batch: Batch, done: Pass, history) -> Step | None:
         timer = record.timers.get(item.name)

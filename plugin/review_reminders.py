@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .comms import messages_for, resolve
+from .comms import owner_messages
 from .domain.clock import Clock
 from .domain.matrix import Matrix
 from .domain.review import ActionItem, Review, reminder_due, reminder_text
@@ -20,7 +20,6 @@ from .notify import COMMS, MESSAGE, Notifier
 from .store.port import OutboxRow, ReviewStore
 
 log = logging.getLogger(__name__)
-CHANNELS = ("slack", "teams", "email")
 SITUATION = "action_item_overdue"
 INTERVAL = 30.0         # seconds between sweeps; reminders come days apart, so this only bounds the delay
 
@@ -57,17 +56,14 @@ class ReminderSweep:
     def _messages(self, review: Review, item: ActionItem, matrix: Matrix, now) -> list[OutboxRow]:
         url = self.notifier.ticket_urls.get(review.platform, "").format(key=review.key)
         text = reminder_text(review, item, now, url)
-        found = [messages_for(channel, text, resolve([item.owner], channel, matrix, {}).recipients,
-                              platform=review.platform, ticket=review.key, url=url, situation=SITUATION)
-                 for channel in CHANNELS]
-        found = [messages for messages in found if messages]
-        if not found:
+        messages = owner_messages(item.owner, text, matrix, self.notifier.is_live, platform=review.platform,
+                                  ticket=review.key, url=url, situation=SITUATION)
+        if not messages:
             # Recorded all the same, so the warning comes once per remind_every, not once per sweep.
             log.warning("action item %d of review %d: owner %s has no slack, teams or email address in the matrix; "
                         "nobody was reminded", item.number, review.id, item.owner)
             return []
-        live = [m for m in found if all(self.notifier.is_live(x.as_dict()) for x in m)]
-        return [self._row(review, m) for m in (live or found)[0]]
+        return [self._row(review, m) for m in messages]
 
     def _row(self, review: Review, message) -> OutboxRow:
         data = message.as_dict()

@@ -6,19 +6,21 @@ and due timers alike, live and in replays, and writes what it returns in one bat
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
 from .domain.actions import NOTE, Action, plan_actions
 from .domain.decision import Decision
+from .domain.drafts import AUTO, AUTO_SENT, DISCARD, DISCARDED, SENT, Draft, DraftAction, as_public_reply, with_text
 from .domain.snapshot import TIMER_ACTOR, merged_snapshot
 from .domain.ticket import TicketEvent, TicketState
 from .domain.timers import plan_timers
+from .drafting import log_record
 from .engine import Evaluator
 from .notify import COMMS, Notifier
 from .sla import clocks_for
-from .store.port import LogEntry, OutboxRow, TicketRecord
+from .store.port import DraftDone, LogEntry, OutboxRow, TicketRecord
 
 _COMPARED = ("severity", "level", "owner", "assignee", "priority")
 
@@ -67,16 +69,43 @@ class EscalationService:
             return Step(new, decision, changes)
         marker = f"escalator-{new.version}"     # unique among the ticket's comments, stable across retries
         actions = plan_actions(event.platform, event.key, before, decision, event.priority)
-        communications = []
+        communications, drafts = [], ()
         if self.notifier is not None:
             planned = self.notifier.plan(event, decision, matrix, now, marker, snapshot=snapshot,
                                          timers=timers.values(), history=history)
             actions += planned.actions + planned.messages
-            communications = planned.log
+            communications, drafts = planned.log, tuple(planned.drafts)
         outbox = tuple(self._outbox_row(action, marker, delivery_id) for action in actions)
         entry = LogEntry(event.platform, event.key, now, delivery_id, event.kind.value, event.actor, changes,
-                         decision.as_dict(), after.matrix_version, communications, outbox)
+                         decision.as_dict(), after.matrix_version, communications, outbox, drafts)
         return Step(new, decision, changes, entry)
+
+    def act_on_draft(self, record: TicketRecord, draft: Draft, action: DraftAction, now: datetime,
+                     delivery_id: int | None, history: Callable[[], list] = list) -> Step:
+        """A pending draft sent (as edited, or as rendered when nobody acted) or discarded.
+
+        A send goes out through the outbox on the draft's own channel, and the matrix sees it as a
+        public reply by an agent: the stop rules that end the cadence on any public update end it here.
+        """
+        if action.action == DISCARD:
+            done = DraftDone(draft.id, DISCARDED, "", action.by, now, action.reason)
+            entry = LogEntry(record.platform, record.key, now, delivery_id, "draft_discarded", action.by, {}, {},
+                             record.state.matrix_version, [log_record(draft, action)], draft_done=done)
+            return Step(record, entry=entry)
+        text = action.text or draft.template_text
+        step = self.decide(record, as_public_reply(draft, text, action.by, record.snapshot, now), now,
+                           delivery_id, history)
+        rows = tuple(self._outbox_row(Action(a["platform"], draft.key, a["kind"], a["data"]), "", delivery_id)
+                     for a in with_text(draft.outbound, text))
+        entry = step.entry or LogEntry(record.platform, record.key, now, delivery_id, "", "", step.changes,
+                                       step.decision.as_dict(), step.record.state.matrix_version)
+        entry = replace(entry, event_kind="draft_auto_sent" if action.action == AUTO else "draft_sent",
+                        actor=action.by or TIMER_ACTOR, communications=[*entry.communications,
+                                                                        log_record(draft, action, text)],
+                        outbox=entry.outbox + rows,
+                        draft_done=DraftDone(draft.id, AUTO_SENT if action.action == AUTO else SENT, text,
+                                             action.by, now))
+        return replace(step, entry=entry)
 
     def _outbox_row(self, action: Action, marker: str, delivery_id: int | None) -> OutboxRow:
         if action.platform == COMMS:

@@ -146,6 +146,9 @@ class CoreSettings(Section):
     trusted_proxies: int = field(default=0, metadata={
         "minimum": 0, "expects": "the number of reverse proxies in front, a whole number (0: none)"})
     log_format: str = field(default="text", metadata={"parse": _log_format})
+    # The dashboard's address as people open it (https://escalator.example.com), for the links in
+    # draft notices posted on tickets and sent to owners; without it those links are paths.
+    public_url: str = field(default="", metadata={"url": "password", "schemes": ("https", "http")})
 
 
 @dataclass(frozen=True, repr=False)

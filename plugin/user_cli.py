@@ -48,7 +48,7 @@ def _password(from_stdin: bool) -> str:
 
 @click.group()
 def user():
-    """Dashboard users and their roles: admin, lead, trainer, trainee, viewer."""
+    """Dashboard users and their roles: admin, lead, trainer, agent, trainee, viewer."""
 
 
 @user.command("add")

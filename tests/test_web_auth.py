@@ -123,7 +123,7 @@ def test_a_trainee_is_refused_the_live_board_with_the_roles_that_may(app):
     client = app.test_client()
     log_in(client, "tim")
     answer = client.get("/", headers={"Accept": "text/html"})
-    assert answer.status_code == 403 and "admin, lead, trainer, viewer" in answer.get_data(as_text=True)
+    assert answer.status_code == 403 and "admin, lead, trainer, agent, viewer" in answer.get_data(as_text=True)
 
 
 def test_the_api_takes_the_token_or_a_session_with_the_right_role(make_app):

@@ -7,7 +7,7 @@ and ticket write-back actions. The channel settings are `settings.comms`, read w
 from __future__ import annotations
 
 from ._http import DeliveryError
-from .channels import Delivery, Message, build_senders, messages_for, ticket_action
+from .channels import Delivery, Message, build_senders, messages_for, owner_messages, ticket_action
 from .outbound import Outbound, plan_notification
 from .policy import is_allowed, refusal
 from .recipients import Recipient, Resolved, resolve
@@ -16,4 +16,4 @@ from .settings import CommsConfigError, CommsSettings
 
 __all__ = ["CommsConfigError", "CommsSettings", "Delivery", "DeliveryError", "Message", "Outbound", "Recipient",
            "RenderError", "Resolved", "build_senders", "is_allowed", "message_context", "messages_for",
-           "plan_notification", "refusal", "render_message", "resolve", "ticket_action"]
+           "owner_messages", "plan_notification", "refusal", "render_message", "resolve", "ticket_action"]

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from plugin.domain.actions import NOTE, Action
+from plugin.domain.matrix import Matrix
 
 from ._http import DeliveryError, Poster, encode, redact_url
-from .recipients import TICKET_CHANNELS, Recipient
+from .recipients import TICKET_CHANNELS, Recipient, resolve
 from .settings import CommsSettings
 
 STATUSPAGE_API = "https://api.statuspage.io"
@@ -260,5 +261,19 @@ def _single(message: Message) -> str:
     return message.to[0]
 
 
-__all__ = ["Message", "Delivery", "DeliveryError", "messages_for", "ticket_action", "build_senders",
+
+OWNER_CHANNELS = ("slack", "teams", "email")     # where a person is reached, in order of preference
+
+
+def owner_messages(owner: str, text: str, matrix: Matrix, is_live: Callable[[Mapping], bool], **meta: str) -> list:
+    """`text` for the party `owner` on their Slack, else Teams, else email; a channel that would only be
+    dry-run yields to one configured to send. Empty when the matrix has no address for them."""
+    found = [messages_for(channel, text, resolve([owner], channel, matrix, {}).recipients, **meta)
+             for channel in OWNER_CHANNELS]
+    found = [messages for messages in found if messages]
+    live = [m for m in found if all(is_live(x.as_dict()) for x in m)]
+    return (live or found or [[]])[0]
+
+
+__all__ = ["Message", "Delivery", "DeliveryError", "messages_for", "ticket_action", "build_senders", "owner_messages",
            "SlackSender", "TeamsSender", "StatusPageSender", "GenericWebhookSender"]

@@ -65,6 +65,11 @@ def uses_variable(templates_dir: Path | str, template_name: str, variable: str) 
     return variable in _variables(str(templates_dir), template_name)
 
 
+def template_variables(templates_dir: Path | str, template_name: str) -> frozenset[str]:
+    """The top-level variables a template reads (none if it does not parse)."""
+    return _variables(str(templates_dir), template_name)
+
+
 def _variables(templates_dir: str, template_name: str) -> frozenset[str]:
     env = _environment(templates_dir)
     try:

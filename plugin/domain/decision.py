@@ -8,6 +8,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from .fields import FIELDS
 from .matrix import Matrix, Rule, TimerSpec
@@ -37,6 +38,8 @@ class Notification:
     template: str
     recipients: tuple[str, ...]
     sensitive: bool = False
+    send: str = "auto"              # auto | draft | draft_then_auto
+    after: timedelta | None = None  # draft_then_auto: how long the owner has to act
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ class Decision:
                               "calendar": t.calendar, "recurring": t.recurring} for t in self.start_timers],
             "stop_timers": list(self.stop_timers),
             "notifications": [{"situation": n.situation, "channel": n.channel, "template": n.template,
-                               "recipients": list(n.recipients), "sensitive": n.sensitive}
+                               "recipients": list(n.recipients), "sensitive": n.sensitive,
+                               **({"send": n.send} if n.send != "auto" else {})}
                               for n in self.notifications],
             "reasons": dict(self.reasons),
             "human_severity": self.human_severity,
@@ -133,7 +137,7 @@ class _Tables:
         self.notifications = {}
         for c in matrix.communications:
             self.notifications.setdefault((c.level, c.on), []).append(
-                Notification(c.on, c.channel, c.template, c.notify, c.sensitive))
+                Notification(c.on, c.channel, c.template, c.notify, c.sensitive, c.send, c.after))
 
     def severity_for_priority(self, platform: str, priority: str) -> str:
         """`Matrix.severity_for_priority`, by lookup."""

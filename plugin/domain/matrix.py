@@ -127,6 +127,8 @@ class Communication:
     template: str
     cadence: str = ""               # a timer name, e.g. update
     sensitive: bool = False
+    send: str = "auto"              # auto | draft | draft_then_auto (see plugin/domain/drafts.py)
+    after: timedelta | None = None  # draft_then_auto: sent as rendered when nobody acted by then
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from ..domain.conditions import All, Any, Condition, Not, Test
+from ..domain.drafts import AUTO, DRAFT_THEN_AUTO
 from ..domain.durations import parse_duration
 from ..domain.errors import Problem
 from ..domain.fields import FIELDS, OPERATORS, normalize
@@ -256,9 +257,24 @@ class MatrixParser:
                 if cadence and cadence not in timer_names:
                     self.problem(path + ("cadence",), f"unknown timer {cadence!r} as cadence",
                                  "use a timer of the `timers:` section, e.g. update_every")
+                send, after = self._send_mode(path, spec)
                 out.append(Communication(level_id, spec["on"], tuple(spec["notify"]), spec["channel"],
-                                         spec["template"], cadence, spec.get("sensitive", False)))
+                                         spec["template"], cadence, spec.get("sensitive", False), send, after))
         return tuple(out)
+
+    def _send_mode(self, path, spec) -> tuple[str, timedelta | None]:
+        """`send:` and its `after:`, which only draft_then_auto takes and which it needs."""
+        send = spec.get("send", AUTO)
+        if send != DRAFT_THEN_AUTO:
+            if "after" in spec:
+                self.problem(path + ("after",), f"`after` only applies to send: {DRAFT_THEN_AUTO}, not {send}",
+                             f"remove `after`, or use send: {DRAFT_THEN_AUTO}")
+            return send, None
+        if "after" not in spec:
+            self.problem(path + ("send",), f"send: {DRAFT_THEN_AUTO} needs `after`: how long the owner has to act",
+                         "add e.g. after: 10m")
+            return send, None
+        return send, self._duration(path + ("after",), spec["after"])
 
     def _check_template(self, path, name) -> None:
         file = self.templates_dir / name

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 
+from .drafts_memory import MemoryDrafts
 from .port import (
     RECEIVED,
     Batch,
@@ -30,10 +31,11 @@ from .reviews_memory import MemoryReviews
 from .rows import record_of, ticket_values, timer_values
 
 
-class MemoryStore(MemoryReviews):
+class MemoryStore(MemoryReviews, MemoryDrafts):
     def __init__(self, *, lean: bool = False):
         self.lean = lean
         self._init_reviews()
+        self._init_drafts()
         self.dedupe: set[tuple[str, str]] = set()
         self.waiting: dict[int, dict] = {}          # received, not yet decided, in arrival order
         self.tickets: dict[TicketRef, dict] = {}
@@ -60,8 +62,8 @@ class MemoryStore(MemoryReviews):
 
     def pending(self, limit: int) -> list[Received]:
         rows = itertools.islice(self.waiting.values(), limit)
-        return [Received(r["id"], r["platform"], r["ticket_key"], r["received_at"], r["body"], r["headers"])
-                for r in rows]
+        return [Received(r["id"], r["platform"], r["ticket_key"], r["received_at"], r["body"], r["headers"],
+                         r["authenticated_by"]) for r in rows]
 
     def due_timers(self, now: datetime, limit: int) -> list[DueTimer]:
         due = []
@@ -76,7 +78,9 @@ class MemoryStore(MemoryReviews):
     def next_timer_at(self) -> datetime | None:
         while self._schedule and self.clocks[self._schedule[0][1]].next_at != self._schedule[0][0]:
             heapq.heappop(self._schedule)
-        return self._schedule[0][0] if self._schedule else None
+        timer = self._schedule[0][0] if self._schedule else None
+        draft = self.next_draft_at()
+        return min((at for at in (timer, draft) if at is not None), default=None)
 
     def load(self, refs: Iterable[TicketRef]) -> dict[TicketRef, TicketRecord]:
         found = {}
@@ -100,6 +104,7 @@ class MemoryStore(MemoryReviews):
         for write in batch.timers:
             self._write_timer(write)
         for entry in batch.log:
+            self._write_drafts(entry, batch.now)
             self._append(entry, batch.now)
         self._write_reviews(batch)
 

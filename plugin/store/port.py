@@ -47,6 +47,7 @@ class Received:
     received_at: datetime
     body: bytes
     headers: dict
+    authenticated_by: str = ""          # DRAFT_ACTION: a person's action on a draft, not a webhook
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,37 @@ class LogEntry:
     matrix_version: str
     communications: list = field(default_factory=list)
     outbox: tuple[OutboxRow, ...] = ()
+    drafts: tuple[NewDraft, ...] = ()           # messages this decision drafted instead of sending
+    draft_done: DraftDone | None = None         # the draft this event sent or discarded
+
+
+@dataclass(frozen=True)
+class NewDraft:
+    """A message drafted for a person to tailor, written with the decision that drafted it."""
+    platform: str
+    key: str
+    situation: str
+    channel: str
+    template: str
+    mode: str
+    owner: str
+    level: str
+    template_text: str
+    variables: dict
+    outbound: list
+    recipients: list
+    send_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DraftDone:
+    """What became of a pending draft; written only if it is still pending (acted on once)."""
+    id: int
+    status: str                         # sent | auto_sent | discarded
+    text: str
+    acted_by: str
+    acted_at: datetime
+    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -183,3 +183,35 @@ review_actions = Table(
     Index("ix_review_actions_open_due", "due_at", sqlite_where=text("status = 'open'"),
           postgresql_where=text("status = 'open'")),
 )
+
+# Customer messages drafted for a person to tailor (communications with `send: draft...`). Created
+# in the processor's write with the decision that drafted them; acted on once, by the processor,
+# when a person's send or discard (or the sweep's automatic send) arrives as a delivery.
+drafts = Table(
+    "drafts", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(16), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("log_id", Integer, nullable=True),                # the decision that drafted it
+    Column("situation", String(32), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("template", String(200), nullable=False),
+    Column("mode", String(16), nullable=False),              # draft | draft_then_auto
+    Column("owner", String(64), nullable=False),
+    Column("level", String(32), nullable=False),
+    Column("template_text", Text, nullable=False),
+    Column("variables", JSON, nullable=False),
+    Column("outbound", JSON, nullable=False),                # [{"platform", "kind", "data"}]
+    Column("recipients", JSON, nullable=False),
+    Column("send_at", UtcDateTime(), nullable=True),         # draft_then_auto: when it goes out as rendered
+    Column("status", String(16), nullable=False),            # pending | sent | auto_sent | discarded
+    Column("text", Text, nullable=False, default=""),
+    Column("acted_by", String(128), nullable=False, default=""),
+    Column("acted_at", UtcDateTime(), nullable=True),
+    Column("reason", Text, nullable=False, default=""),
+    Index("ix_drafts_ticket", "platform", "key"),
+    # The sweep and the /drafts page read pending drafts only, however many were acted on.
+    Index("ix_drafts_pending_send_at", "send_at", sqlite_where=text("status = 'pending'"),
+          postgresql_where=text("status = 'pending'")),
+)

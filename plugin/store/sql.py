@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from .claims import lock_tickets, refs_of, unlock_tickets
+from .drafts_sql import NEXT_DRAFT, SqlDrafts, write_drafts
 from .intake_writer import IntakeWriter
 from .migrate import prepare_schema
 from .outbox_sql import OutboxClaims
@@ -34,7 +35,7 @@ from .schema import deliveries, escalation_log, matrices, outbox, reviews, ticke
 _READ = "escalator_read"        # execution option: a read-only transaction, which takes no write lock
 
 
-class SqlStore(SqlReviews):
+class SqlStore(SqlReviews, SqlDrafts):
     def __init__(self, url: str):
         self.url = url
         self.engine: Engine = create_engine(url, **_engine_options(url))
@@ -113,8 +114,10 @@ class SqlStore(SqlReviews):
         return received, fired
 
     def next_timer_at(self) -> datetime | None:
+        """When the next timer is due, or the next draft goes out as rendered."""
         with self.reading() as tx:
-            return tx.conn.execute(_NEXT_TIMER).scalar()
+            due = [tx.conn.execute(_NEXT_TIMER).scalar(), tx.conn.execute(NEXT_DRAFT).scalar()]
+        return min((at for at in due if at is not None), default=None)
 
     def load(self, refs: Iterable[TicketRef]) -> dict[TicketRef, TicketRecord]:
         refs = list(dict.fromkeys(refs))
@@ -187,7 +190,7 @@ def _aware(value: datetime) -> datetime:
 _INSERT = {table.name: insert(table) for table in (deliveries, tickets, timers, outbox)}
 _INSERT_LOG = insert(escalation_log).returning(escalation_log.c.id, sort_by_parameter_order=True)
 _PENDING = (select(deliveries.c.id, deliveries.c.platform, deliveries.c.ticket_key, deliveries.c.received_at,
-                   deliveries.c.body, deliveries.c.headers)
+                   deliveries.c.body, deliveries.c.headers, deliveries.c.authenticated_by)
             .where(deliveries.c.status == RECEIVED).order_by(deliveries.c.id).limit(bindparam("b_limit")))
 _DUE_TIMERS = (select(timers.c.id, timers.c.platform, timers.c.key, timers.c.name, timers.c.next_at)
                .where(timers.c.next_at <= bindparam("b_now")).order_by(timers.c.next_at, timers.c.id)
@@ -254,6 +257,7 @@ def _write_log(conn: Connection, batch: Batch) -> None:
               for o in entry.outbox]
     if queued:
         conn.execute(_INSERT["outbox"], queued)
+    write_drafts(conn, batch.log, log_ids, batch.now)
 
 
 class Transaction(OutboxClaims):
