@@ -11,6 +11,7 @@ from flask import Flask
 
 from . import auth, filters, security
 from .audit import audit_page
+from .drafts import drafts
 from .drills import bp as drills
 from .insights import insights
 from .live import live
@@ -21,7 +22,7 @@ from .simulations import simulations
 from .tickets import tickets
 
 STATIC, TEMPLATES = str(Path(__file__).parent / "static"), str(Path(__file__).parent / "templates")
-PAGES = [auth.pages, live, tickets, openapi, matrix, insights, reviews, drills, simulations, audit_page]
+PAGES = [auth.pages, live, tickets, openapi, matrix, insights, reviews, drills, simulations, audit_page, drafts]
 
 
 def init_app(app: Flask) -> None:

@@ -67,7 +67,10 @@ def _attempt(draft: Draft, action: str, done: str, **given: str):
 
 
 def _page(draft: Draft, error: dict | None = None, status: int = 200):
-    return render_template("drafts/show.html", d=draft, error=error, now=_container().clock.now(),
+    """The draft's page; after a refusal, with the error beside the form, what was typed kept, and the
+    way back to the page the form was on."""
+    back = "ticket" if error and error["values"].get("back") == "ticket" else ""
+    return render_template("drafts/show.html", d=draft, error=error, back=back, now=_container().clock.now(),
                            can_send=current_user().can(SEND_DRAFTS) and draft.pending, modes=MODES,
                            status_names=STATUS_NAMES, diff=diff_from_template(draft.template_text, draft.text)
                            if draft.text else ""), status

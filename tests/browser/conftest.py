@@ -56,9 +56,9 @@ def browser():
 class LiveServer:
     """The whole app on a free port; `container` is its composition root, to seed data from the test."""
 
-    def __init__(self, tmp: Path):
-        settings = Settings(rules=str(RULES), data_dir=str(tmp / "data"), jira_webhook_secret=SECRET,
-                            zendesk_webhook_secret=SECRET)
+    def __init__(self, tmp: Path, **overrides):
+        settings = Settings(**{"rules": str(RULES), "data_dir": str(tmp / "data"), "jira_webhook_secret": SECRET,
+                               "zendesk_webhook_secret": SECRET, **overrides})
         self.container = bootstrap.build(settings)
         self.app = create_app(self.container)
         self.server = make_server("127.0.0.1", 0, self.app, threaded=True)
