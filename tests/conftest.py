@@ -8,7 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
-pytest_plugins = ["tests.cluster"]     # its fixtures (a scratch database, fake platforms) serve every test file
+pytest_plugins = ["tests.cluster", "tests.secret_scan"]     # fixtures of the fake platforms; the secret scan of the run
 
 
 @pytest.fixture(scope="session")
