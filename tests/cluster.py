@@ -1,12 +1,17 @@
 """Real processes against fake platforms: a fake Jira or Zendesk that records every request, signed
 deliveries in the platforms' shapes, and the waits and reads that check what the processes did."""
+import contextlib
 import json
 import os
+import random
+import socket
+import struct
 import subprocess
 import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,19 +38,95 @@ QUIET_SECONDS = 2.0     # waited after everything settled, so a late duplicate w
 SOON = timedelta(seconds=30)
 
 
-class FakePlatform:
-    """Jira or Zendesk for the outbox: answers every write with success and records each request."""
+@dataclass(frozen=True)
+class Faults:
+    """A seeded random mix of failures, each a share of requests: 429 with a Retry-After of whole seconds,
+    500, 502, an answer only after `hang` seconds (past the client's read timeout), a reset connection,
+    a success `slow_by` seconds late."""
+    seed: int = 0
+    throttle: float = 0.0
+    retry_after: tuple[int, ...] = (1, 2)
+    server_error: float = 0.0
+    bad_gateway: float = 0.0
+    timeout: float = 0.0
+    hang: float = 0.0
+    reset: float = 0.0
+    slow: float = 0.0
+    slow_by: float = 0.3
 
-    def __init__(self):
+    def pick(self, rng: random.Random) -> str:
+        """One request's fate: a fault's name, or "ok"."""
+        roll = rng.random()
+        for name in ("throttle", "server_error", "bad_gateway", "timeout", "reset", "slow"):
+            roll -= getattr(self, name)
+            if roll < 0:
+                return name
+        return "ok"
+
+
+@dataclass
+class Seen:
+    """A request as the fake saw it: when it arrived, when it was answered, and how."""
+    at: float
+    method: str
+    path: str
+    body: str
+    answer: int | str = 0       # the status, or "timeout" / "reset" when the client got none
+    done: float = 0.0
+    retry_after: int | None = None
+
+    @property
+    def applied(self) -> bool:
+        """A write the platform took and said so."""
+        return self.method != "GET" and isinstance(self.answer, int) and self.answer < 300
+
+
+class FakePlatform:
+    """Jira or Zendesk for the outbox: records each request; answers every one with success unless
+    given `faults`, or while `outage()` keeps it down."""
+
+    def __init__(self, faults: Faults | None = None):
         self.requests: list[tuple[str, str, str]] = []     # (method, path, canonical JSON body)
+        self.seen: list[Seen] = []
+        self.faults = faults
+        self.rng = random.Random(faults.seed if faults else 0)
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.unavailable_until = 0.0        # answering 503 until then (an outage that still answers)
+        self.reopening: threading.Timer | None = None
+        self.server = self._serve(0)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _serve(self, port: int) -> ThreadingHTTPServer:
+        server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
 
     def writes(self) -> Counter:
         with self.lock:
             return Counter(r for r in self.requests if r[0] != "GET")
+
+    def applied(self) -> Counter:
+        """The writes answered with success, each (method, path, body) as often as it was."""
+        with self.lock:
+            return Counter((s.method, s.path, s.body) for s in self.seen if s.applied)
+
+    def outage(self, seconds: float, *, refuse: bool = True) -> None:
+        """Down for `seconds`: connections refused (the port closed), or else every request answered 503."""
+        if not refuse:
+            self.unavailable_until = time.time() + seconds
+            return
+        port = self.server.server_address[1]
+        self._stop()
+        self.reopening = threading.Timer(seconds, lambda: setattr(self, "server", self._serve(port)))
+        self.reopening.start()
+
+    def _fate(self) -> str:
+        if time.time() < self.unavailable_until:
+            return "unavailable"
+        if self.faults is None:
+            return "ok"
+        with self.lock:
+            return self.faults.pick(self.rng)
 
     def _handler(self):
         fake = self
@@ -54,14 +135,39 @@ class FakePlatform:
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                seen = Seen(time.time(), self.command, urlsplit(self.path).path, _canonical(body))
                 with fake.lock:
-                    fake.requests.append((self.command, urlsplit(self.path).path, _canonical(body)))
-                answer = json.dumps({"comments": []} if self.command == "GET" else {}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
+                    fake.requests.append((seen.method, seen.path, seen.body))
+                    fake.seen.append(seen)
+                fate = fake._fate()
+                if fate == "reset":
+                    seen.answer, seen.done = "reset", time.time()
+                    self._reset()
+                    return
+                if fate in ("timeout", "slow"):
+                    time.sleep(fake.faults.hang if fate == "timeout" else fake.faults.slow_by)
+                status, headers = _FAULT_ANSWERS.get(fate, (200, {}))
+                if fate == "throttle":
+                    seen.retry_after = fake.rng.choice(fake.faults.retry_after)
+                    headers = {"Retry-After": str(seen.retry_after)}
+                if self.command == "GET" and status == 200:
+                    answer = json.dumps({"comments": []}).encode()
+                else:
+                    answer = json.dumps({} if status == 200 else {"errorMessages": [f"fake {fate}"]}).encode()
+                self.send_response(status)
+                for name, value in {"Content-Type": "application/json", "Content-Length": str(len(answer)),
+                                    **headers}.items():
+                    self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(answer)
+                with contextlib.suppress(OSError):      # a client that timed out has gone
+                    self.wfile.write(answer)
+                seen.answer, seen.done = ("timeout" if fate == "timeout" else status), time.time()
+
+            def _reset(self):
+                """Close without an answer, with a RST rather than a clean end of stream."""
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.connection.close()
+                self.close_connection = True
 
             do_GET = do_PUT = do_POST = _answer
 
@@ -69,9 +175,18 @@ class FakePlatform:
                 pass
         return Handler
 
-    def close(self):
+    def _stop(self):
         self.server.shutdown()
         self.server.server_close()
+
+    def close(self):
+        if self.reopening is not None:
+            self.reopening.cancel()
+        self._stop()
+
+
+_FAULT_ANSWERS = {"throttle": (429, {}), "server_error": (500, {}), "bad_gateway": (502, {}),
+                  "unavailable": (503, {})}
 
 
 def _canonical(body: bytes) -> str:
