@@ -11,6 +11,7 @@ from flask import Flask
 
 from . import auth, filters, security
 from .audit import audit_page
+from .deliveries import deliveries
 from .drafts import drafts
 from .drills import bp as drills
 from .insights import insights
@@ -22,7 +23,8 @@ from .simulations import simulations
 from .tickets import tickets
 
 STATIC, TEMPLATES = str(Path(__file__).parent / "static"), str(Path(__file__).parent / "templates")
-PAGES = [auth.pages, live, tickets, openapi, matrix, insights, reviews, drills, simulations, audit_page, drafts]
+PAGES = [auth.pages, live, tickets, openapi, matrix, insights, reviews, drills, simulations, audit_page,
+         deliveries, drafts]
 
 
 def init_app(app: Flask) -> None:

@@ -1,0 +1,40 @@
+"""`/deliveries`: what came in and what went out — recent deliveries, the outbox by status, and the
+dead letters with the error that killed each; an admin can put a dead letter back in the queue."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+
+from plugin.access import ADMIN, VIEW
+from plugin.outbox import retry_dead
+
+from .auth import requires
+
+deliveries = Blueprint("deliveries", __name__)
+LIMIT = 100
+STATUSES = ("pending", "sending", "sent", "skipped", "dry_run", "dead")     # the outbox's, in a row's life order
+
+
+@deliveries.get("/deliveries")
+@requires(VIEW)
+def index():
+    with _container().store.reading() as tx:
+        recent = tx.recent_deliveries(LIMIT)
+        counts = tx.outbox_counts()
+        dead = tx.outbox_rows(status="dead", limit=LIMIT)
+    return render_template("deliveries/index.html", recent=recent, counts=counts, statuses=STATUSES, dead=dead,
+                           limit=LIMIT)
+
+
+@deliveries.post("/deliveries/dead/<int:outbox_id>/retry")
+@requires(ADMIN)
+def retry(outbox_id: int):
+    container = _container()
+    if retry_dead(container.store, outbox_id, container.clock.now()):
+        flash(f"Write-back {outbox_id} is queued again, with a fresh count of attempts.", "info")
+    else:
+        flash(f"Write-back {outbox_id} is not a dead letter (any more); nothing was queued.", "error")
+    return redirect(url_for("deliveries.index"))
+
+
+def _container():
+    return current_app.extensions["escalator"]
