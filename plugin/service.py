@@ -87,25 +87,33 @@ class EscalationService:
         A send goes out through the outbox on the draft's own channel, and the matrix sees it as a
         public reply by an agent: the stop rules that end the cadence on any public update end it here.
         """
-        if action.action == DISCARD:
-            done = DraftDone(draft.id, DISCARDED, "", action.by, now, action.reason)
-            entry = LogEntry(record.platform, record.key, now, delivery_id, "draft_discarded", action.by, {}, {},
-                             record.state.matrix_version, [log_record(draft, action)], draft_done=done)
-            return Step(record, entry=entry)
+        if action.action in (DISCARD, AUTO):
+            return Step(record, entry=self._draft_entry(record, draft, action, now, delivery_id))
         text = action.text or draft.template_text
         step = self.decide(record, as_public_reply(draft, text, action.by, record.snapshot, now), now,
                            delivery_id, history)
-        rows = tuple(self._outbox_row(Action(a["platform"], draft.key, a["kind"], a["data"]), "", delivery_id)
-                     for a in with_text(draft.outbound, text))
-        entry = step.entry or LogEntry(record.platform, record.key, now, delivery_id, "", "", step.changes,
-                                       step.decision.as_dict(), step.record.state.matrix_version)
-        entry = replace(entry, event_kind="draft_auto_sent" if action.action == AUTO else "draft_sent",
-                        actor=action.by or TIMER_ACTOR, communications=[*entry.communications,
-                                                                        log_record(draft, action, text)],
-                        outbox=entry.outbox + rows,
-                        draft_done=DraftDone(draft.id, AUTO_SENT if action.action == AUTO else SENT, text,
-                                             action.by, now))
+        entry = self._draft_entry(record, draft, action, now, delivery_id, text)
+        if step.entry is not None:      # what the reply decided, with the draft's record and messages after it
+            entry = replace(step.entry, event_kind=entry.event_kind, actor=entry.actor,
+                            communications=[*step.entry.communications, *entry.communications],
+                            outbox=step.entry.outbox + entry.outbox, draft_done=entry.draft_done)
         return replace(step, entry=entry)
+
+    def _draft_entry(self, record: TicketRecord, draft: Draft, action: DraftAction, now: datetime,
+                     delivery_id: int | None, text: str = "") -> LogEntry:
+        """The log entry of an action on a draft: what was sent (and queued) or why nothing was.
+        An automatic send is Escalator's, like any automatic message: no person replied, no clock stops."""
+        if action.action == DISCARD:
+            done, kind, rows = DraftDone(draft.id, DISCARDED, "", action.by, now, action.reason), "draft_discarded", ()
+        else:
+            text = text or draft.template_text
+            automatic = action.action == AUTO
+            done = DraftDone(draft.id, AUTO_SENT if automatic else SENT, text, action.by, now)
+            kind = "draft_auto_sent" if automatic else "draft_sent"
+            rows = tuple(self._outbox_row(Action(a["platform"], draft.key, a["kind"], a["data"]), "", delivery_id)
+                         for a in with_text(draft.outbound, text))
+        return LogEntry(record.platform, record.key, now, delivery_id, kind, action.by or TIMER_ACTOR, {}, {},
+                        record.state.matrix_version, [log_record(draft, action, text)], rows, draft_done=done)
 
     def _outbox_row(self, action: Action, marker: str, delivery_id: int | None) -> OutboxRow:
         if action.platform == COMMS:
