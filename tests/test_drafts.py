@@ -141,6 +141,7 @@ def test_an_untouched_draft_goes_out_as_rendered_on_time(desk, jira, clock):
     assert entry["at"] == draft["send_at"]          # on time to the second, not when the processor looked
     sent = acknowledgements(jira)
     assert len(sent) == 1 and "Hello Test User" in sent[0]
+    assert _timer(client, "ack")["state"] == "running"      # Escalator's own message: no person acknowledged
 
 
 def test_a_discarded_draft_sends_nothing_and_the_log_says_why(desk, jira, clock):
