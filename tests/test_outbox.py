@@ -183,3 +183,17 @@ def test_the_worker_sends_the_exact_zendesk_calls(make_app, httpserver, clock):
     import base64
     auth = httpserver.log[0][0].headers["Authorization"].split()[1]
     assert base64.b64decode(auth).decode() == "bot@example.com/token:zd-token"
+
+
+def test_writes_to_one_jira_issue_are_spaced_by_its_pacing(app_and_worker, jira, clock):
+    app, worker = app_and_worker(pacing={"jira": 0.5})
+    for path, method in [("/rest/api/3/issue/SUP-7", "PUT"), ("/rest/api/3/issue/SUP-7/assignee", "PUT"),
+                         ("/rest/api/3/issue/SUP-7/comment", "POST")]:
+        jira.expect_request(path, method=method).respond_with_data("", status=204)
+    jira.expect_request("/rest/api/3/issue/SUP-7/comment", method="GET").respond_with_json({"comments": []})
+    post(app)
+    for _ in range(4):
+        assert worker.run_once() == 1          # the issue's next write is held half a second
+        assert worker.run_once() == 0
+        clock.advance(timedelta(seconds=0.5))
+    assert [o["status"] for o in outbox(app)] == ["sent"] * 4
