@@ -8,12 +8,14 @@ import shutil
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from plugin.domain.errors import MatrixError
 from plugin.matrix import load_matrix
 from plugin.outbox import OutboxWorker
+from plugin.store.schema import outbox
 
-from .conftest import RULES
+from .conftest import RULES, scratch_postgres
 from .test_outbox import _NoJitter
 from .test_webhooks import outage_payload
 
@@ -43,20 +45,34 @@ def jira(httpserver):
     return httpserver
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    """None for the embedded SQLite; else the URL of a scratch PostgreSQL database."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with scratch_postgres("escalator_drafts") as url:
+        yield url
+
+
 @pytest.fixture
-def desk(make_app, jira, clock, tmp_path):
+def desk(make_app, jira, clock, tmp_path, database):
     """An app whose matrix drafts L1's acknowledgement, with its processor and outbox worker."""
     def make(ack_mode: str = "send: draft_then_auto, after: 10m"):
         app = make_app(rules=str(drafted_rules(tmp_path, ack_mode)), jira_base_url=jira.url_for("/").rstrip("/"),
                        jira_email="bot@example.com", jira_api_token="api-token-123",
-                       public_url="https://escalator.example.com")
+                       public_url="https://escalator.example.com", **({"database_url": database} if database else {}))
         container = app.extensions["escalator"]
         worker = OutboxWorker(container.store, container.clients, clock, rng=_NoJitter())
         client = app.test_client()
         client.post("/webhooks/jira", data=json.dumps(outage_payload()), content_type="application/json")
         container.processor.drain()
+        made.append(container)
         return app, client, worker
-    return make
+    made = []
+    yield make
+    for container in made:
+        container.store.dispose()
 
 
 def comments_posted(jira) -> list[str]:
@@ -85,6 +101,10 @@ def test_a_drafted_acknowledgement_waits_and_the_team_is_told_where_to_tailor_it
     assert told["sent"] == [] and told["drafted"]["mode"] == "draft_then_auto"     # the customer heard nothing
     [note] = [c for c in comments_posted(jira) if "drafted a customer update" in c]
     assert "https://escalator.example.com/tickets/jira/SUP-7#drafts" in note and "Hello Test User" in note
+    with app.extensions["escalator"].store.reading() as tx:
+        [owner] = tx.conn.execute(select(outbox.c.data).where(outbox.c.platform == "comms")).scalars().all()
+    assert (owner["channel"], owner["to"], owner["situation"]) == ("slack", ["#support-escalations"], "draft")
+    assert "https://escalator.example.com/tickets/jira/SUP-7#drafts" in owner["text"]
 
 
 def test_an_edited_draft_reaches_jira_once_with_the_edited_text_and_the_log_keeps_the_diff(desk, jira, clock):
