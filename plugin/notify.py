@@ -16,7 +16,7 @@ from .comms.channels import owner_messages
 from .comms.render import template_variables, uses_variable
 from .domain.actions import NOTE, Action
 from .domain.decision import Decision
-from .domain.drafts import AUTO, review_note
+from .domain.drafts import AUTO, owner_notice, review_note
 from .domain.matrix import Matrix
 from .domain.ticket import TicketEvent
 from .domain.timers import PAUSED, RUNNING, Timer
@@ -85,8 +85,9 @@ class Notifier:
         link = f"{self.dashboard_url}/tickets/{event.platform}/{quote(event.key, safe='')}#drafts"
         note = review_note(draft.template_text, link, draft.mode, draft.send_at)
         planned.actions.append(Action(event.platform, event.key, NOTE, {"body": note, "public": False}))
-        told = owner_messages(decision.owner, note, matrix, self.is_live, platform=event.platform, ticket=event.key,
-                              url=link, situation="draft")
+        notice = owner_notice(event.key, notification.situation, link, draft.mode, draft.send_at)
+        told = owner_messages(decision.owner, notice, matrix, self.is_live, platform=event.platform,
+                              ticket=event.key, url=link, situation="draft")
         planned.messages += [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in told]
 
     def _used(self, matrix: Matrix, notification, context: Mapping) -> dict:

@@ -105,6 +105,7 @@ def test_a_drafted_acknowledgement_waits_and_the_team_is_told_where_to_tailor_it
         [owner] = tx.conn.execute(select(outbox.c.data).where(outbox.c.platform == "comms")).scalars().all()
     assert (owner["channel"], owner["to"], owner["situation"]) == ("slack", ["#support-escalations"], "draft")
     assert "https://escalator.example.com/tickets/jira/SUP-7#drafts" in owner["text"]
+    assert "Hello Test User" not in owner["text"]       # the customer's text stays on the ticket's private note
 
 
 def test_an_edited_draft_reaches_jira_once_with_the_edited_text_and_the_log_keeps_the_diff(desk, jira, clock):

@@ -125,8 +125,19 @@ def with_text(outbound: list, text: str) -> list:
 
 
 def review_note(draft_text: str, link: str, mode: str, send_at: datetime | None) -> str:
-    """The internal note that tells the team a customer update waits for them."""
-    when = (f"If nobody acts, it is sent as drafted at {send_at:%Y-%m-%d %H:%M} UTC."
-            if mode == DRAFT_THEN_AUTO and send_at else "It is not sent until someone sends it.")
-    return (f"Escalator drafted a customer update for you to tailor. {when}\n"
+    """The internal note that tells the team on the ticket a customer update waits for them."""
+    return (f"Escalator drafted a customer update for you to tailor. {_when(mode, send_at)}\n"
             f"Edit and send it, or discard it: {link}\n\n--- draft ---\n{draft_text}")
+
+
+def owner_notice(key: str, situation: str, link: str, mode: str, send_at: datetime | None) -> str:
+    """The owner's heads-up on their own channel: the link, never the customer-facing text, which may
+    be about a ticket whose messages belong on private channels only."""
+    return (f"A customer update for {key} ({situation}) waits for you to tailor. {_when(mode, send_at)}\n"
+            f"Edit and send it, or discard it: {link}")
+
+
+def _when(mode: str, send_at: datetime | None) -> str:
+    if mode == DRAFT_THEN_AUTO and send_at:
+        return f"If nobody acts, it is sent as drafted at {send_at:%Y-%m-%d %H:%M} UTC."
+    return "It is not sent until someone sends it."
