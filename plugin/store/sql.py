@@ -162,7 +162,9 @@ def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Several threads (web requests, the processor, the outbox worker) share the file; WAL lets readers run.
         return {"connect_args": {"check_same_thread": False, "timeout": 30}}
-    return {"pool_pre_ping": True}
+    # A commit is on the server's disk before it returns, whatever the server's default says: a 202
+    # and a sent write-back's record must survive a database crash.
+    return {"pool_pre_ping": True, "connect_args": {"options": "-c synchronous_commit=on"}}
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
