@@ -3,6 +3,7 @@ cookie is dead on the server even when replayed, and `next=` never leads off the
 from __future__ import annotations
 
 import re
+from functools import cache
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -18,8 +19,14 @@ COOKIE = "escalator_session"
 def app(make_app):
     app = make_app(api_token="")
     container = app.extensions["escalator"]
-    UserStore(container.store.engine).add("ana", "viewer", hash_password(PASSWORD), container.clock.now())
+    UserStore(container.store.engine).add("ana", "viewer", password_hash(), container.clock.now())
     return app
+
+
+@cache
+def password_hash() -> str:
+    """One Argon2 hash for every test here: hashing is slow on purpose."""
+    return hash_password(PASSWORD)
 
 
 def cookie(client) -> str | None:
