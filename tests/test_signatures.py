@@ -1,6 +1,9 @@
-"""Webhook authenticity: Jira's X-Hub-Signature and Automation token, Zendesk's timestamped signature."""
+"""Webhook authenticity: Jira's X-Hub-Signature and Automation token, Zendesk's timestamped signature;
+checked alone and through the endpoint, where every refusal is a JSON 401 that stores nothing."""
 import ast
 import base64
+import hmac
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +19,8 @@ from plugin.platforms.jira import signatures as jira_signatures
 from plugin.platforms.zendesk import ZENDESK_TEST_SECRET, sign_zendesk, verify_zendesk
 from plugin.platforms.zendesk import signatures as zendesk_signatures
 from plugin.settings import Settings
+
+from .conftest import FIXTURES, START
 
 MODULES = [Path(m.__file__) for m in (_signing, jira_signatures, zendesk_signatures)]
 BODY = b'{"webhookEvent":"jira:issue_updated","issue":{"key":"SUP-1"}}'
@@ -235,6 +240,27 @@ def test_zendesk_sign_then_verify_passes_and_any_changed_byte_fails(body, secret
         verify_zendesk(flip_one_byte(body, index), headers, secret, now=sent + skew)
 
 
+# Header values as a server hands them over: any Latin-1 text (WSGI decodes raw header bytes as Latin-1).
+header_values = st.text(st.characters(codec="latin-1"), max_size=80)
+zendesk_stamps = header_values | st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat())
+
+
+@given(body=bodies, value=header_values | st.builds("sha256={}".format, header_values), token=header_values)
+def test_any_jira_header_is_verified_or_refused_with_a_signature_error(body, value, token):
+    try:
+        verify_jira(body, {"X-Hub-Signature": value, "X-Escalator-Token": token}, SECRET, TOKEN)
+    except SignatureError as refused:
+        assert refused.reason in {"missing", "malformed", "algorithm", "mismatch"}
+
+
+@given(body=bodies, signature=header_values, stamp=zendesk_stamps, now=st.floats(-1e10, 1e11))
+def test_any_zendesk_header_is_verified_or_refused_with_a_signature_error(body, signature, stamp, now):
+    headers = {"X-Zendesk-Webhook-Signature": signature, "X-Zendesk-Webhook-Signature-Timestamp": stamp}
+    with pytest.raises(SignatureError) as refused:       # without the secret no header can pass
+        verify_zendesk(body, headers, ZD_SECRET, now=now)
+    assert refused.value.reason in {"missing", "malformed", "mismatch"}
+
+
 # --- secrets stay secret -------------------------------------------------------------------------------
 
 def jira_failures():
@@ -323,3 +349,115 @@ def test_the_checks_need_only_the_standard_library_the_domain_errors_and_each_ot
         elif isinstance(node, ast.ImportFrom) and node.module:
             imported.add(node.module if node.module.startswith("plugin") else node.module.partition(".")[0])
     assert imported - set(sys.stdlib_module_names) <= {"plugin.domain.errors", "(relative) _signing"}
+
+
+# --- through the endpoint: refused with a JSON 401, nothing stored --------------------------------------
+
+# A real payload, so that only the signature can be the reason for a refusal.
+ENDPOINT_BODIES = {"jira": (FIXTURES / "jira" / "mattermost__webhook-issue-created.json").read_bytes(),
+                   "zendesk": (FIXTURES / "zendesk" / "escalator__ticket_created.json").read_bytes()}
+NOW = START.timestamp()
+
+
+def hmac_hex(algorithm: str, body: bytes, secret: str = SECRET) -> str:
+    return hmac.new(secret.encode(), body, algorithm).hexdigest()
+
+
+def jira_signed(make):
+    """Jira's headers for a body: X-Hub-Signature set to make(body), or none if that is ""."""
+    return lambda body: {"X-Hub-Signature": value} if (value := make(body)) else {}
+
+
+def jira_signature(value: str):
+    return jira_signed(lambda body: value)
+
+
+def zendesk_signed(secret=ZD_SECRET, sent=NOW, *, signature=None, drop=""):
+    """Zendesk's headers for a body, signed at `sent` (epoch seconds), optionally altered or missing one."""
+    def headers(body):
+        made, stamp = sign_zendesk(body, secret, sent)
+        found = {"X-Zendesk-Webhook-Signature": signature if signature is not None else made,
+                 "X-Zendesk-Webhook-Signature-Timestamp": stamp}
+        return {name: value for name, value in found.items() if name != drop}
+    return headers
+
+
+REFUSED = [
+    # (id, platform, headers for the body, what the error says)
+    ("jira wrong secret", "jira", jira_signed(lambda body: sign_jira(body, "other")), "does not match the body"),
+    ("jira missing", "jira", jira_signature(""), "no X-Hub-Signature header"),
+    ("jira blank", "jira", jira_signature("  "), "no X-Hub-Signature header"),
+    ("jira sha1= prefix", "jira", jira_signed(lambda body: "sha1=" + hmac_hex("sha1", body)),
+     "unsupported algorithm 'sha1'"),
+    ("jira sha512= prefix", "jira", jira_signed(lambda body: "sha512=" + hmac_hex("sha512", body)),
+     "unsupported algorithm 'sha512'"),
+    ("jira sha1= over a sha256 digest", "jira", jira_signed(lambda body: "sha1=" + hmac_hex("sha256", body)),
+     "unsupported algorithm 'sha1'"),
+    ("jira no prefix", "jira", jira_signed(lambda body: hmac_hex("sha256", body)), "expected 'sha256=<64 hex"),
+    ("jira truncated", "jira", jira_signed(lambda body: sign_jira(body, SECRET)[:-1]), "expected 64 hex digits"),
+    ("jira non-hex", "jira", jira_signature("sha256=" + "zq" * 32), "expected 64 hex digits"),
+    ("jira signed with an empty secret", "jira", jira_signed(lambda body: sign_jira(body, "")),
+     "does not match the body"),
+    ("jira another body's signature", "jira", jira_signature(sign_jira(BODY, SECRET)), "does not match the body"),
+    ("zendesk wrong secret", "zendesk", zendesk_signed(secret="other"), "does not match the body and timestamp"),
+    ("zendesk public test secret", "zendesk", zendesk_signed(secret=ZENDESK_TEST_SECRET), "public test secret"),
+    ("zendesk signed with an empty secret", "zendesk", zendesk_signed(secret=""), "does not match"),
+    ("zendesk missing signature", "zendesk", zendesk_signed(drop="X-Zendesk-Webhook-Signature"),
+     "no X-Zendesk-Webhook-Signature header"),
+    ("zendesk missing timestamp", "zendesk", zendesk_signed(drop="X-Zendesk-Webhook-Signature-Timestamp"),
+     "no X-Zendesk-Webhook-Signature-Timestamp header"),
+    ("zendesk replayed 301 s later", "zendesk", zendesk_signed(sent=NOW - 301), "301 seconds old (limit 300)"),
+    ("zendesk replayed a week later", "zendesk", zendesk_signed(sent=NOW - 7 * 86_400), "a replayed or long-delayed"),
+    ("zendesk from the future", "zendesk", zendesk_signed(sent=NOW + 301), "301 seconds in the future"),
+    ("zendesk truncated", "zendesk",
+     zendesk_signed(signature=sign_zendesk(ENDPOINT_BODIES["zendesk"], ZD_SECRET, NOW)[0][:-4]), "32-byte"),
+    ("zendesk non-base64", "zendesk", zendesk_signed(signature="%" * 44), "expected the base64"),
+    ("zendesk hex instead of base64", "zendesk",
+     zendesk_signed(signature=hmac_hex("sha256", ENDPOINT_BODIES["zendesk"], ZD_SECRET)), "32-byte"),
+]
+
+
+@pytest.fixture
+def signed_client(make_app):
+    return make_app(jira_webhook_secret=SECRET, zendesk_webhook_secret=ZD_SECRET).test_client()
+
+
+def refused_count(client, platform: str) -> str:
+    metrics = client.get("/metrics").get_data(as_text=True)
+    return re.search(rf'escalator_deliveries_total{{platform="{platform}",status="unauthorized"}} (\S+)',
+                     metrics).group(1)
+
+
+@pytest.mark.parametrize("platform, headers, message", [case[1:] for case in REFUSED], ids=[c[0] for c in REFUSED])
+def test_the_endpoint_refuses_with_a_json_401_and_stores_nothing(signed_client, platform, headers, message):
+    body = ENDPOINT_BODIES[platform]
+    answer = signed_client.post(f"/webhooks/{platform}", data=body, content_type="application/json",
+                                headers={**headers(body), "X-Atlassian-Webhook-Identifier": "d-1",
+                                         "X-Zendesk-Webhook-Invocation-Id": "inv-1"})
+    assert answer.status_code == 401 and answer.is_json, answer.get_data()
+    assert message in answer.json["error"]
+    assert SECRET not in answer.json["error"] and ZD_SECRET not in answer.json["error"]
+    assert signed_client.get("/api/deliveries").json["deliveries"] == []
+    assert refused_count(signed_client, platform) == "1.0"
+
+
+def test_a_replay_inside_the_window_is_a_duplicate_stored_once(signed_client):
+    body = ENDPOINT_BODIES["zendesk"]
+    headers = {**zendesk_signed(sent=NOW - 60)(body), "X-Zendesk-Webhook-Invocation-Id": "inv-7"}
+    answers = [signed_client.post("/webhooks/zendesk", data=body, content_type="application/json", headers=headers)
+               for _ in range(3)]
+    assert [(a.status_code, a.json["status"]) for a in answers] == [(202, "accepted")] + [(202, "duplicate")] * 2
+    [stored] = signed_client.get("/api/deliveries").json["deliveries"]
+    assert stored["authenticated_by"] == "signature"
+
+
+def test_an_empty_secret_counts_as_unset_and_deliveries_are_marked_unsigned(make_app):
+    settings = Settings.from_env({"ESCALATOR_JIRA_WEBHOOK_SECRET": "", "ESCALATOR_ZENDESK_WEBHOOK_SECRET": "  "})
+    assert (settings.jira_webhook_secret, settings.zendesk_webhook_secret) == ("", "")
+    client = make_app(jira_webhook_secret=settings.jira_webhook_secret,
+                      zendesk_webhook_secret=settings.zendesk_webhook_secret).test_client()
+    for platform, body in ENDPOINT_BODIES.items():
+        answer = client.post(f"/webhooks/{platform}", data=body, content_type="application/json")
+        assert answer.status_code == 202 and answer.json["status"] == "accepted"
+    stored = client.get("/api/deliveries").json["deliveries"]
+    assert [(d["platform"], d["authenticated_by"]) for d in stored] == [("zendesk", "unsigned"), ("jira", "unsigned")]
