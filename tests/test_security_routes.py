@@ -118,6 +118,14 @@ def test_every_route_declares_a_permission(app):
                               "or add them to PUBLIC with a reason")
 
 
+def test_every_api_operation_documents_its_permission_for_clients(app):
+    """`x-permission` tells API users which role they need; it must be there even where requires() guards."""
+    missing = [f"{method} {rule}" for rule, method, _ in routes(app)
+               if rule.startswith("/api/") and declared(app, rule, method) != "public"
+               and "x-permission" not in spec()["paths"].get(openapi_path(rule), {}).get(method.lower(), {})]
+    assert missing == [], "add x-permission to these operations in web/openapi/<area>.yaml"
+
+
 def test_each_route_lets_in_exactly_the_roles_its_permission_names(app):
     callers = {role: logged_in(app, role) for role in ROLES} | {"anonymous": app.test_client()}
     tokens = {caller: csrf(client) for caller, client in callers.items()}
