@@ -78,13 +78,14 @@ class OutboxWorker:
         if client is None:      # credentials were removed since the row was queued
             self._finish(row, "dry_run", "")
             return
-        started = self._pace(row)
+        self._pace(row)
         try:
             result = client.apply(action)
         except RemoteActionError as exc:
+            self._wrote(row)
             self._failed(row, exc)
             return
-        self._finish(row, result.status, "", started)
+        self._finish(row, result.status, "", paced=True)
 
     def _failed(self, row: dict, exc: RemoteActionError) -> None:
         now = self.clock.now()      # after the answer: a Retry-After counts from when it was given
@@ -108,35 +109,38 @@ class OutboxWorker:
         ceiling = min(self.max_delay, self.base_delay * 2 ** max(attempts - 1, 0))
         return ceiling * (0.5 + self.rng.random() / 2)
 
-    def _finish(self, row: dict, status: str, error: str, started: datetime | None = None) -> None:
+    def _finish(self, row: dict, status: str, error: str, *, paced: bool = False) -> None:
         with self.store.transaction() as tx:
             tx.finish(row["id"], status=status, now=self.clock.now(), error=error)
-            spacing = self.pacing.get(row["platform"])
-            if spacing and started is not None:     # the ticket's next row waits, whichever worker takes it
-                tx.hold(row["platform"], started + timedelta(seconds=spacing), key=row["key"])
+            next_write = self._wrote(row) if paced else None
+            if next_write is not None:      # the ticket's next row waits, whichever worker takes it
+                tx.hold(row["platform"], next_write, key=row["key"])
         self.on_result(row["platform"], status)
 
     # -- what the platform asked of us -----------------------------------------------------------
 
-    def _pace(self, row: dict) -> datetime:
-        """Wait until the ticket's next write may begin (a row queued after the last one was sent has
-        not been held back in the database); when it begins."""
+    def _pace(self, row: dict) -> None:
+        """Wait until the ticket's next write may begin: a row queued after the last write ended was not
+        held back in the database."""
         spacing = self.pacing.get(row["platform"])
-        ticket = (row["platform"], row["key"])
-        if spacing and ticket in self._last_write:
-            wait = (self._last_write[ticket] + timedelta(seconds=spacing) - self.clock.now()).total_seconds()
+        last = self._last_write.get((row["platform"], row["key"]))
+        if spacing and last is not None:
+            wait = (last + timedelta(seconds=spacing) - self.clock.now()).total_seconds()
             if wait > 0:
                 time.sleep(wait)
-        started = self.clock.now()
-        if spacing:
-            self._remember_write(ticket, started, spacing)
-        return started
 
-    def _remember_write(self, ticket: tuple[str, str], at: datetime, spacing: float) -> None:
+    def _wrote(self, row: dict) -> datetime | None:
+        """Note that a write to the ticket just ended (spacing counts from there, so a slow answer or the
+        note's lookup before it never narrows the gap); when the next may begin, if the platform is paced."""
+        spacing = self.pacing.get(row["platform"])
+        if not spacing:
+            return None
+        now = self.clock.now()
         if len(self._last_write) >= REMEMBERED_WRITES:
-            horizon = at - timedelta(seconds=spacing)
+            horizon = now - timedelta(seconds=spacing)
             self._last_write = {t: when for t, when in self._last_write.items() if when > horizon}
-        self._last_write[ticket] = at
+        self._last_write[(row["platform"], row["key"])] = now
+        return now + timedelta(seconds=spacing)
 
     def _hold_platform(self, tx, platform: str, until: datetime) -> None:
         if until > self.holds.get(platform, until - timedelta(seconds=1)):

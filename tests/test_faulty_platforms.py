@@ -5,6 +5,7 @@ decided, never before a Retry-After it was given and never faster than Jira's pe
 dead only after the configured attempts, shown in /api/deliveries and on the dashboard, from where an admin
 puts it back in the queue.
 """
+import json
 import re
 from collections import Counter, defaultdict
 from contextlib import contextmanager
@@ -108,12 +109,12 @@ def planned_order(rows_: list[dict], fakes: dict[str, FakePlatform]) -> dict[tup
     return order
 
 
-def applied_order(fake: FakePlatform) -> dict[str, list[tuple[str, str]]]:
-    """Per ticket, the (method, path) of the writes the fake took, in the order they arrived."""
+def applied_order(fake: FakePlatform) -> dict[str, list[tuple[str, str, str]]]:
+    """Per ticket, the writes the fake took, in the order they arrived."""
     order = defaultdict(list)
     for seen in sorted(fake.seen, key=lambda s: s.at):
         if seen.applied:
-            order[ticket_of(seen.path)].append((seen.method, seen.path))
+            order[ticket_of(seen.path)].append((seen.method, seen.path, seen.body))
     return order
 
 
@@ -151,7 +152,8 @@ def assert_nothing_lost(engine, jira: FakePlatform, zendesk: FakePlatform) -> li
         took = applied_order(fake)
         for (platform, _), sent in planned.items():
             if platform == name:
-                assert took[ticket_of(sent[0].url)] == [(r.method, r.url.removeprefix(fake.url)) for r in sent]
+                assert took[ticket_of(sent[0].url)] == [
+                    (r.method, r.url.removeprefix(fake.url), json.dumps(r.json, sort_keys=True)) for r in sent]
     return out
 
 
