@@ -6,6 +6,8 @@ standard library's http.client, as bench/_common.py: the lightest client we have
 takes as little as possible of the CPUs it shares with the server). Delivery i is sent at
 t0 + i / rate whatever the server does, and its latency runs from that intended time to the end of
 the answer, so a stalled server shows as latency, not as fewer requests (no coordinated omission).
+Deliveries still unsent `--grace` s after the planned end (every connection waiting on the server)
+are not sent: they count as not accepted.
 The mix (`Mix`, seeded): tickets opened, updated, commented and resolved over about ten seconds each,
 60 % Jira (a third of them enterprise outages) and 40 % Zendesk (a quarter through trigger bodies),
 plus redeliveries of recent deliveries (`--duplicates`) and events intake ignores (1 %).
@@ -28,6 +30,7 @@ import argparse
 import contextlib
 import http.client
 import json
+import math
 import os
 import random
 import sys
@@ -84,6 +87,7 @@ class Options:
     connections: int = 128
     duplicates: float = 0.03
     seed: int = 1
+    grace: float = 30.0               # s past the planned end the generator may still send late deliveries
     drain: float = 60.0               # s the backlog may take to empty after the load
     outbox_drain: float = 120.0       # s more to watch the outbox empty (reported, not judged)
     max_backlog_seconds: float = 2.0
@@ -208,7 +212,7 @@ class Mix:
 @dataclass
 class Interval:
     """What the client saw of the deliveries scheduled within one sample interval."""
-    offered: int = 0
+    sent: int = 0
     answers: Counter = field(default_factory=Counter)        # 202 statuses: accepted, duplicate, ignored
     errors: int = 0
     latencies: list[float] = field(default_factory=list)     # s, from the intended send time
@@ -221,6 +225,7 @@ class Load:
     def __init__(self, port: int, mix: Mix, options: Options):
         self.port, self.mix, self.rate, self.every = port, mix, options.rate, options.sample
         self.total, self.connections = int(options.rate * options.duration), options.connections
+        self.grace = options.grace
         self.lock, self.sent = threading.Lock(), 0
         self.intervals = [Interval() for _ in range(int(options.duration / options.sample) + 1)]
         self.error_samples: list[str] = []
@@ -235,9 +240,17 @@ class Load:
         for thread in threads:
             thread.join()
 
+    def scheduled(self, k: int) -> int:
+        """How many deliveries were meant to be sent in interval k (sent or not)."""
+        def before(t: float) -> int:
+            return min(self.total, math.ceil(t * self.rate))
+        return before((k + 1) * self.every) - before(k * self.every)
+
     def _take(self) -> tuple[float, Delivery] | None:
+        """The next delivery and its intended send time; None when all are sent, or when the time is
+        up (`grace` s past the planned end: every connection stayed waiting on a slow server)."""
         with self.lock:
-            if self.sent >= self.total:
+            if self.sent >= self.total or time.perf_counter() > self.t0 + self.total / self.rate + self.grace:
                 return None
             self.sent += 1
             return self.t0 + (self.sent - 1) / self.rate, next(self.mix)
@@ -264,7 +277,7 @@ class Load:
         now = time.perf_counter()
         with self.lock:
             interval = self.intervals[min(int((scheduled - self.t0) / self.every), len(self.intervals) - 1)]
-            interval.offered += 1
+            interval.sent += 1
             interval.latencies.append(now - scheduled)
             interval.late.append(started - scheduled)
             self.last_answer = max(self.last_answer, now)
@@ -401,10 +414,6 @@ class Result:
     generator_cpu: float            # CPU share the load generator's process used (with the fakes and the sampler)
     checks: list[tuple[str, str, str, bool]] = field(default_factory=list)   # what, threshold, measured, ok
 
-    @property
-    def intervals(self) -> list[Interval]:
-        return [i for i in self.load.intervals if i.offered]
-
     def total(self, attribute: str) -> int:
         return sum(getattr(i, attribute) if attribute != "answers" else sum(i.answers.values())
                    for i in self.load.intervals)
@@ -511,7 +520,7 @@ def judge(result: Result) -> list[tuple[str, str, str, bool]]:
     first, last = windows(result)
     window = span(len(last) * o.sample)
     errors = result.total("errors")
-    accepted = sum(answers.values()) / result.load_seconds
+    accepted = sum(answers.values()) / max(result.load_seconds, o.duration)     # unsent ones count as not accepted
     peak = max((s.backlog for s in last), default=0)
     growth = mean([rss_total(s) for s in last]) / mean([rss_total(s) for s in first]) - 1
     stored = answers["accepted"] + answers["ignored"]
@@ -553,24 +562,23 @@ HEADER = ["t (s)", "offered/s", "accepted/s", "decided/s", "backlog", "p50 ms", 
 
 
 def over_time(result: Result) -> list[str]:
-    """One row per sample; the client's columns are those of the deliveries scheduled in its interval."""
+    """One row per sample; the client's columns are those of the deliveries meant to be sent in its interval."""
     rows, previous = [], Sample(0.0, 0, 0, 0, 0, 0, [], dict.fromkeys(ROLES, 0.0), dict.fromkeys(ROLES, 0.0), 0)
     for k, sample in enumerate(result.samples):
         client = result.load.intervals[k] if k < len(result.load.intervals) else Interval()
-        rows.append(_row(sample, previous, client, result.options.sample))
+        rows.append(_row(sample, previous, client, result.load.scheduled(k), result.options.sample))
         previous = sample
     return table(HEADER, rows)
 
 
-def _row(s: Sample, previous: Sample, client: Interval, every: float) -> list[str]:
-    span = s.at - previous.at
-    seen = client.latencies
-    sent = ([n(client.offered / every), n(sum(client.answers.values()) / every)] if client.offered else ["–", "–"])
+def _row(s: Sample, previous: Sample, client: Interval, offered: int, every: float) -> list[str]:
+    elapsed, seen = s.at - previous.at, client.latencies
+    rates = [n(offered / every), n(sum(client.answers.values()) / every)] if offered else ["–", "–"]
     answers = ([ms(percentile(seen, 50)), ms(percentile(seen, 99)), ms(max(seen)), n(client.errors)]
-               if client.offered else ["–"] * 4)
-    busy = " / ".join(f"{(s.cpu[role] - previous.cpu[role]) / span:.0%}" for role in ("web", "worker"))
-    return [f"{s.at:.0f}", *sent, n((s.decided - previous.decided) / span), n(s.backlog), *answers,
-            n((s.sent - previous.sent) / span), n(s.waiting), seconds(percentile(s.lags, 50)),
+               if client.sent else ["–"] * 4)
+    busy = " / ".join(f"{(s.cpu[role] - previous.cpu[role]) / elapsed:.0%}" for role in ("web", "worker"))
+    return [f"{s.at:.0f}", *rates, n((s.decided - previous.decided) / elapsed), n(s.backlog), *answers,
+            n((s.sent - previous.sent) / elapsed), n(s.waiting), seconds(percentile(s.lags, 50)),
             seconds(percentile(s.lags, 99)), *(n(s.rss[role]) for role in ROLES), busy]
 
 
@@ -590,7 +598,10 @@ def summary_lines(result: Result) -> list[str]:
     late = [x for i in result.load.intervals for x in i.late]
     last = result.samples[-1] if result.samples else None
     return [
-        f"- Sent {n(result.load.sent)} deliveries in {result.load_seconds:.1f} s: "
+        f"- Sent {n(result.load.sent)} of {n(result.load.total)} deliveries in {result.load_seconds:.1f} s"
+        + (f" (the rest were still unsent {result.options.grace:g} s after the planned end, every connection "
+           "waiting on the server; the latencies below are of those sent)" if result.load.sent < result.load.total
+           else "") + ": "
         + ", ".join(f"{n(count)} {status}" for status, count in answers.most_common())
         + f", {n(result.total('errors'))} errors"
         + "".join(f"; e.g. `{e}`" for e in result.load.error_samples[:3]),
