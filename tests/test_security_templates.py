@@ -6,6 +6,8 @@ import pytest
 
 from plugin.comms.render import RenderError, render_message, ticket_context
 
+from .test_webhooks import SECRET, outage_payload, post_jira
+
 # Jinja syntax a customer may type into a ticket, each meant to run if the text were parsed as a template.
 PAYLOADS = [
     "{{ ''.__class__.__mro__[1].__subclasses__() }}",
@@ -83,3 +85,18 @@ def test_a_template_cannot_include_a_file_outside_the_templates_folder(tmp_path)
         render_message(folder, "evil.j2", context_with("text"))
 
     assert "not found" in str(caught.value) and "db password" not in str(caught.value)
+
+
+# -- through the whole pipeline ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("payload", PAYLOADS[:4])
+def test_a_hostile_summary_reaches_the_customer_message_as_written(make_app, payload):
+    """Intake, decision and rendering as in production: the comment queued for the ticket quotes the text."""
+    app = make_app(api_token="", jira_webhook_secret=SECRET)
+    answer = post_jira(app.test_client(), outage_payload("SUP-9", summary=f"Checkout is down {payload}"))
+    assert answer.status_code == 202
+    with app.extensions["escalator"].store.reading() as tx:
+        notes = [row["data"]["body"] for row in tx.outbox_rows(key="SUP-9") if row["kind"] == "note"]
+    quoted = [note for note in notes if payload in note]
+    assert quoted, notes
+    assert not any("loop" in note.replace(payload, "") or "49" in note.replace(payload, "") for note in quoted)
