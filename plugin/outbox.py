@@ -158,7 +158,9 @@ class OutboxWorker:
                 tx.hold(platform, until)
 
 
-def retry_dead(store, outbox_id: int, now: datetime) -> bool:
-    """Put a dead letter back in the queue with a fresh count of attempts; False if it is not dead."""
+def retry_dead(store, outbox_id: int, now: datetime) -> tuple[bool, str | None]:
+    """Put a dead letter back in the queue with a fresh count of attempts: whether it was dead, and the
+    row's status now (None if there is no such row)."""
     with store.transaction() as tx:
-        return tx.requeue_dead(outbox_id, now)
+        requeued = tx.requeue_dead(outbox_id, now)
+        return requeued, tx.outbox_status(outbox_id)

@@ -13,11 +13,14 @@ from datetime import UTC, datetime
 
 import pytest
 import requests
+from sqlalchemy import insert
 
 from plugin.domain.actions import Action
 from plugin.passwords import hash_password
 from plugin.platforms import build_clients
 from plugin.settings import Settings
+from plugin.store.port import OutboxRow
+from plugin.store.reviews_sql import outbox_values
 from plugin.store.schema import outbox
 from plugin.store.users import UserStore
 
@@ -35,6 +38,7 @@ from .cluster import (
     zendesk_deliveries,
 )
 from .conftest import scratch_postgres
+from .openapi_check import check_request, check_response
 from .test_e2e_review import fast_rules  # noqa: F401 - a fixture
 
 PACING = 0.4            # seconds between two writes to one Jira issue
@@ -235,3 +239,26 @@ def logged_in_admin(base: str, engine) -> requests.Session:
 
 def csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_a_dead_letter_is_queued_again_through_the_api_as_described(make_app):
+    app = make_app(api_token=TOKEN)
+    store = app.extensions["escalator"].store
+    now = app.extensions["escalator"].clock.now()
+    row = outbox_values(OutboxRow("jira", "SUP-9", "assign", {"assignee": "user:5b10"}, [], "pending"), now)
+    with store.engine.begin() as conn:
+        dead = conn.execute(insert(outbox).values({**row, "status": "dead", "attempts": 20}).returning(outbox.c.id)
+                            ).scalar_one()
+    client, bearer = app.test_client(), {"Authorization": f"Bearer {TOKEN}"}
+    for outbox_id, status in [(dead, 200), (dead, 409), (dead + 1, 404)]:
+        path = f"/api/outbox/{outbox_id}/retry"
+        answer = client.post(path, headers=bearer)
+        assert answer.status_code == status, answer.json
+        check_response(answer, "POST", path)
+    check_request("POST", f"/api/outbox/{dead}/retry", headers=bearer)
+    assert [(o["status"], o["attempts"]) for o in written_by(store)] == [("pending", 0)]
+
+
+def written_by(store) -> list[dict]:
+    with store.reading() as tx:
+        return tx.outbox_rows()

@@ -45,3 +45,7 @@ class OutboxClaims:
         requeued = update(outbox).where(outbox.c.id == outbox_id, outbox.c.status == "dead").values(
             status="pending", attempts=0, next_attempt_at=now, finished_at=None)
         return bool(self.conn.execute(requeued).rowcount)
+
+    def outbox_status(self, outbox_id: int) -> str | None:
+        """The row's status; None if there is no such row."""
+        return self.conn.execute(select(outbox.c.status).where(outbox.c.id == outbox_id)).scalar()
