@@ -197,3 +197,17 @@ def test_writes_to_one_jira_issue_are_spaced_by_its_pacing(app_and_worker, jira,
         assert worker.run_once() == 0
         clock.advance(timedelta(seconds=0.5))
     assert [o["status"] for o in outbox(app)] == ["sent"] * 4
+
+
+def test_a_retry_after_counts_from_when_it_was_answered_not_from_when_the_request_left(app_and_worker, jira, clock):
+    app, worker = app_and_worker()
+    sent_at = clock.now()
+
+    def slow_429(request):
+        clock.advance(timedelta(seconds=10))       # the platform took ten seconds to say "wait 30"
+        return Response("slow down", status=429, headers={"Retry-After": "30"})
+
+    jira.expect_request("/rest/api/3/issue/SUP-7", method="PUT").respond_with_handler(slow_429)
+    post(app)
+    worker.run_once()
+    assert outbox(app)[0]["next_attempt_at"] == (sent_at + timedelta(seconds=40)).isoformat()
