@@ -176,6 +176,7 @@ class _Terminal:
 
     def _control(self, command: Control) -> str:
         handlers = {"help": lambda: console.print(escape(HELP)), "show": lambda: self._show(command.argument),
+                    "drafts": self._drafts,
                     "log": self._log, "on": lambda: self._switch_ticket(command.argument),
                     "as": lambda: self._switch_trainee(command.argument), "next": self._next,
                     "wait": lambda: self._wait(command.duration)}
@@ -211,6 +212,20 @@ class _Terminal:
                       f"({customer['tier']}, {customer['region']}) · contact {escape(customer['contact'])}"
                       + (f" · asked for {view['requested_priority']}" if view["requested_priority"] else ""))
         console.print(f"  your decisions: {decided(self.drill, key) or '(none yet)'}")
+
+    def _drafts(self) -> None:
+        """The ticket's drafts: the waiting ones in full, with where they go and when they go by themselves."""
+        drafts = ticket_view(self.drill, self.ticket)["drafts"]
+        for d in drafts:
+            head = f"[bold]#{d['id']}[/bold] {d['template']} on {d['channel']} to {escape(', '.join(d['to']))}"
+            if d["status"] != "pending":
+                console.print(f"{head}: {d['status'].replace('_', ' ')} at {d['acted_at']}"
+                              + (f" ({escape(d['reason'])})" if d["reason"] else ""))
+                continue
+            when = f"goes out by itself as drafted at {d['sends_at']}" if d["sends_at"] else "waits for you"
+            console.print(f"{head}: {when}\n{escape(d['template_text'])}")
+        if not drafts:
+            console.print(f"no drafted message on {self.ticket}")
 
     def _log(self) -> None:
         for action in self.drill.actions:

@@ -167,7 +167,7 @@ def _playing(session: DrillSession) -> None:
 
 def _stored(action) -> dict:
     data = {"at": format_offset(action.at), "do": action.do, "ticket": action.ticket}
-    for name in ("to", "name", "channel", "template", "text", "rationale", "by"):
+    for name in ("to", "name", "channel", "template", "text", "rationale", "by", "draft", "reason"):
         if getattr(action, name):
             data[name] = getattr(action, name)
     if action.do == "exception":

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from flask_login import current_user
 
 from simulator.drills.onboarding import difficulty, objectives_of
-from simulator.drills.session import DrillError
+from simulator.drills.session import DraftTaken, DrillError
 from simulator.drills.view import state
 
 from . import api_auth, trainees
@@ -98,7 +98,7 @@ def _id(session_id: int) -> int:
 @drills.errorhandler(BadDrillRequest)
 @drills.errorhandler(DrillError)
 def bad_request(exc):
-    return jsonify({"error": str(exc)}), 409 if isinstance(exc, DrillOver) else 400
+    return jsonify({"error": str(exc)}), 409 if isinstance(exc, DrillOver | DraftTaken) else 400
 
 
 @drills.errorhandler(DrillNotFound)

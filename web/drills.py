@@ -14,10 +14,10 @@ from plugin.drill_sessions import BadDrillRequest, DrillOver, DrillSessions, may
 from plugin.drills_api import drill_sessions
 from plugin.store.drills import DrillNotFound, DrillSession
 from simulator.drills import debrief as debriefs
-from simulator.drills.actions import ACTIONS, ROLES, SOLO
+from simulator.drills.actions import ACTIONS, DRAFT_ACTIONS, ROLES, SOLO
 from simulator.drills.debrief import OBJECTIVE_NAMES, ROLE_NAMES
 from simulator.drills.onboarding import difficulty, objectives_of
-from simulator.drills.session import DrillError
+from simulator.drills.session import DraftTaken, DrillError
 from simulator.drills.view import state
 from simulator.scenarios import STATUSES
 
@@ -39,7 +39,8 @@ LABELS = {"acknowledge": "Acknowledge (take the ticket)", "severity": "Set sever
           "owner": "Set owner", "exception": "Decide an exception", "message": "Send a message",
           "update": "Post a status update", "plan": "Post the remediation plan", "handover": "Hand over",
           "note": "Write an internal note", "status": "Set the ticket status", "resolve": "Resolve",
-          "root_cause": "Record the root cause"}
+          "root_cause": "Record the root cause", "send_draft": "Send the drafted message",
+          "discard_draft": "Discard the drafted message"}
 
 
 # -- the list ---------------------------------------------------------------------------------------
@@ -176,7 +177,7 @@ def act(session_id: int):
         body = _action_body(request.form, stored)
         _, _, taken = _drills().act(session_id, body)
     except (BadDrillRequest, DrillError) as exc:
-        return _session_page(session_id, str(exc), 409 if isinstance(exc, DrillOver) else 400)
+        return _session_page(session_id, str(exc), 409 if isinstance(exc, DrillOver | DraftTaken) else 400)
     flash(f"{LABELS[taken['do']]}: recorded at {taken['at']}.", "info")
     return redirect(url_for("drills.session", session_id=session_id, _anchor="act"), code=303)
 
@@ -235,7 +236,8 @@ def _session_page(session_id: int, error: str | None = None, status: int = 200):
     view = state(drill)
     return render_template(
         "drills/play.html", s=stored, view=view, error=error, form=request.form if error else {},
-        poll=POLL_SECONDS, labels=LABELS, fields=ACTIONS, statuses=TICKET_STATUSES,
+        poll=POLL_SECONDS, labels=LABELS, fields={do: f for do, f in ACTIONS.items() if do not in DRAFT_ACTIONS},
+        statuses=TICKET_STATUSES,
         main=drill.scenario.main, me=user.name if user.name in stored.trainees else None,
         role_names=ROLE_NAMES, can_advance=stored.mode == "step",
     ), status
@@ -251,6 +253,8 @@ def _action_body(form, stored: DrillSession) -> dict:
         value = form.get(name, "").strip()
         if name == "apply":
             body["apply"] = value != "refuse"
+        elif name == "draft":
+            body["draft"] = _draft_number(value)
         elif value:
             body[name] = value
     if do == "status" and body.get("to") not in TICKET_STATUSES:
@@ -258,6 +262,14 @@ def _action_body(form, stored: DrillSession) -> dict:
     if rationale := form.get("rationale", "").strip():
         body["rationale"] = rationale
     return {k: v for k, v in body.items() if v is not None}
+
+
+def _draft_number(value: str) -> int | None:
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
+        raise BadDrillRequest(f"draft: {value!r} is not a draft number")
+    return int(value)
 
 
 def _player(form, stored: DrillSession) -> str:

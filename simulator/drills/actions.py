@@ -3,7 +3,8 @@
 An action is a decision (severity, level, owner, exception, which message on which channel) or a
 ticket event (acknowledge, update, plan, hand over, note, status, resolve, root cause). Decisions
 are judged against the matrix; ticket events also go through the real pipeline, so the matrix's
-timers see when the trainee acknowledged, planned or updated.
+timers see when the trainee acknowledged, planned or updated. When the matrix drafts a customer
+message, the trainees send it (as drafted or as they rewrote it) or discard it with a reason.
 """
 from __future__ import annotations
 
@@ -25,7 +26,10 @@ ACTIONS: dict[str, tuple[str, ...]] = {
     "status": ("to",),                          # Open, In Progress, Waiting for customer
     "resolve": ("text",),
     "root_cause": ("text",),
+    "send_draft": ("draft", "text"),            # a drafted message: with no text, sent as drafted
+    "discard_draft": ("draft", "reason"),
 }
+DRAFT_ACTIONS = ("send_draft", "discard_draft")
 # Headings that make a comment what it is, as an agent would write it on the ticket.
 HEADINGS = {"plan": "Remediation plan", "root_cause": "Root cause", "handover": "Handover"}
 UPDATE_TEMPLATE = "status_update.md.j2"
@@ -47,11 +51,13 @@ class Action:
     text: str = ""
     rationale: str = ""
     by: str = ""
+    draft: int = 0                  # which draft; the drill fills in its channel and template
+    reason: str = ""                # discard_draft: why, kept in the escalation log
 
     @property
     def sent(self) -> tuple[str, str] | None:
         """(channel, template) when this action sends a message."""
-        if self.do == "message":
+        if self.do in ("message", "send_draft"):
             return self.channel, self.template
         if self.do == "update":
             return "ticket_comment", UPDATE_TEMPLATE

@@ -12,7 +12,7 @@ import yaml
 from plugin.matrix.yamlsrc import YamlSyntaxError, load_yaml, path_text
 
 from ..scenarios import Scenario, ScenarioError, parse_offset
-from .actions import Action, Team
+from .actions import DRAFT_ACTIONS, Action, Team
 from .scoring import _action_json
 
 SCHEMA_FILE = Path(__file__).parent.parent / "answers.schema.json"
@@ -59,4 +59,7 @@ def _plain(action: Action, scenario: Scenario, team: Team) -> dict:
         del data["ticket"]
     if team.solo:
         data.pop("by", None)
+    if action.do in DRAFT_ACTIONS:      # the draft's own: filled in again when the file is played
+        data.pop("channel", None)
+        data.pop("template", None)
     return data

@@ -22,15 +22,21 @@ On the ticket (the matrix's timers see these):
   handover PERSON; TEXT  reassign with a handover note
   status Open|In Progress|Waiting for customer
   resolve [TEXT]         rca TEXT   (the root cause)
+Drafted customer messages (the matrix drafts them for you to tailor; `drafts` shows them):
+  send [#ID] [TEXT]      send the draft: with no TEXT as drafted, else your TEXT (\\n for a new line)
+  discard [#ID] REASON   discard the draft; the reason goes in the escalation log
+  (#ID only when the ticket has several drafts waiting)
 The drill:
   show [KEY]   the ticket as the agent sees it     on KEY   act on another ticket
+  drafts       the ticket's drafted messages
   as NAME      act as another trainee              log      your decisions so far
   next         jump to the next inject (step mode) wait 10m let time pass
   help         this text                            end      finish and see the score"""
-ALIASES = {"ack": "acknowledge", "rca": "root_cause", "root-cause": "root_cause"}
+ALIASES = {"ack": "acknowledge", "rca": "root_cause", "root-cause": "root_cause", "send": "send_draft",
+           "discard": "discard_draft"}
 TEXT_ACTIONS = ("update", "plan", "note", "resolve", "root_cause")
 VALUE_ACTIONS = ("severity", "level", "owner", "status")
-CONTROLS = ("show", "on", "as", "log", "next", "wait", "help", "end", "quit")
+CONTROLS = ("show", "drafts", "on", "as", "log", "next", "wait", "help", "end", "quit")
 
 
 class CommandError(ValueError):
@@ -79,6 +85,8 @@ def _fields(verb: str, rest: str) -> dict:
         return _exception(rest)
     if verb == "message":
         return _message(rest)
+    if verb in ("send_draft", "discard_draft"):
+        return _draft(verb, rest)
     if verb == "handover":
         person, _, text = rest.partition(";")
         if not person.strip():
@@ -99,6 +107,20 @@ def _message(rest: str) -> dict:
     if len(parts) < 2:
         raise CommandError("write `message CHANNEL TEMPLATE [text]`, e.g. `message slack escalation_notice.md.j2`")
     return {"channel": parts[0], "template": parts[1], "text": parts[2] if len(parts) > 2 else ""}
+
+
+def _draft(verb: str, rest: str) -> dict:
+    """`send #2 Hello…` or `discard no longer needed`: the draft's number only when it is written."""
+    first, _, after = rest.partition(" ")
+    number = first[1:] if first.startswith("#") else ""
+    if first.startswith("#") and not number.isdigit():
+        raise CommandError(f"{first!r} is not a draft number; write e.g. `#2`, as `drafts` shows it")
+    words = after.strip() if number else rest
+    if verb == "discard_draft":
+        if not words:
+            raise CommandError("discard needs a reason, e.g. `discard called the customer instead`")
+        return {"draft": int(number or 0), "reason": words}
+    return {"draft": int(number or 0), "text": words.replace("\\n", "\n")}
 
 
 def _example(verb: str) -> str:

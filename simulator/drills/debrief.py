@@ -79,6 +79,7 @@ def debrief(run_json: dict) -> dict:
         "improvements": [_improvement(o, v, expectations) for o, v in objectives.items() if not _strong(v)],
         "corrective_actions": [{"objective": o, "name": _name(o), "advice": advice(o, _missed(o, expectations))}
                                for o, v in objectives.items() if not _strong(v)],
+        "drafts": [_draft(d) for d in run_json.get("drafts", [])],
     }
 
 
@@ -144,7 +145,39 @@ def _trainee_did(action: dict) -> str:
         return f"sent {action.get('template', '')} on {action.get('channel', '')}"
     if do == "handover":
         return f"handed over to {action.get('to', '')}"
+    if do == "send_draft":
+        return (f"sent draft {action.get('draft', '')} ({action.get('template', '')} on {action.get('channel', '')})"
+                + ("" if action.get("text") else " as drafted"))
+    if do == "discard_draft":
+        return f"discarded draft {action.get('draft', '')}: {action.get('reason', '')}"
     return ACTION_VERBS.get(do, do.replace("_", " "))
+
+
+# -- drafted messages ---------------------------------------------------------------------------
+
+def _draft(d: dict) -> dict:
+    """A draft with what became of it in a sentence, and its diff from the template line by line."""
+    return {**d, "outcome": _outcome(d), "diff_lines": _diff_lines(d.get("diff", ""))}
+
+
+def _outcome(d: dict) -> str:
+    by, at = d.get("by") or "A trainee", d.get("acted_at")
+    if d["status"] == "sent":
+        tailored = d["text"] != d["template_text"]
+        return f"{by} sent it at {at}, " + ("tailored to the customer." if tailored else
+                                          "as drafted: the words were not tailored to the customer.")
+    if d["status"] == "auto_sent":
+        return (f"Nobody acted on it, so it went out by itself as drafted at {at}: on time, but the trainees "
+                "did not tailor it to the customer.")
+    if d["status"] == "discarded":
+        return f"{by} discarded it at {at}. Reason: {d.get('reason', '')}"
+    return "Nobody sent or discarded it: it was still waiting when the story ended."
+
+
+def _diff_lines(diff: str) -> list[dict]:
+    """The unified diff without its two file headers, each line marked added, removed, a hunk or kept."""
+    kinds = {"+": "added", "-": "removed", "@": "hunk"}
+    return [{"kind": kinds.get(line[:1], "kept"), "text": line} for line in diff.splitlines()[2:]]
 
 
 # -- time to respond ----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from plugin.domain.durations import format_duration
 from plugin.store.rows import timer_of
 
 from ..scenarios import Scenario, format_offset
+from . import drafts
 from .actions import SOLO, Action, Team
 from .session import Drill, Seen
 
@@ -164,7 +165,11 @@ class _Judge:
     def messages(self) -> Iterator[Expectation]:
         used: set[int] = set()
         for at, message in self._decided_messages():
-            if message["withheld"] and not message["sent"]:
+            held = drafts.held_by(self.drill, self.key, self.drill.scenario.start + at, message) \
+                if "drafted" in message else None
+            if held is not None:
+                yield self._drafted(at, message, held, used)
+            elif message["withheld"] and not message["sent"]:
                 yield self._withheld(at, message)
             else:
                 yield self._sent(at, message, used)
@@ -174,7 +179,7 @@ class _Judge:
         for entry in self.log:
             for message in entry["communications"]:
                 mark = (self.at(entry), message["channel"], message["template"])
-                if message["situation"] in HUMAN_SITUATIONS and mark not in seen:
+                if message["situation"] in HUMAN_SITUATIONS and mark not in seen and not drafts.acted_on(message):
                     seen.add(mark)
                     found.append((self.at(entry), message))
         return found
@@ -193,6 +198,15 @@ class _Judge:
                       f"({message['situation']}); you sent {_what_you_sent(self.actions, at, until)}")
         return expect("message", self.key, at, until, f"send {message['template']} on {message['channel']}",
                       source, match is not None, reason)
+
+    def _drafted(self, at: timedelta, message: dict, draft, used: set[int]) -> Expectation:
+        """A message the matrix drafted: the same expectation as sent, met by what became of the draft."""
+        until = drafts.deadline(self.drill, draft, self.window(at)[0])
+        passed, reason = drafts.outcome(self.drill, draft, self.actions, at, until, used)
+        source = (f"communications: {message['situation']} -> {message['channel']} {message['template']} "
+                  f"(send: {draft.mode})")
+        return expect("message", self.key, at, until, f"send {message['template']} on {message['channel']}",
+                      source, passed, reason)
 
     def _withheld(self, at: timedelta, message: dict) -> Expectation:
         until, _ = self.window(at)
@@ -312,11 +326,13 @@ class DrillRun:
     expectations: list[Expectation]
     matrix_timeline: list[dict] = field(default_factory=list)
     response_times: list[dict] = field(default_factory=list)
+    drafts: list[dict] = field(default_factory=list)
 
     @classmethod
     def of(cls, drill: Drill) -> DrillRun:
         return cls(drill.scenario, drill.team, list(drill.actions), list(drill.seen), expectations(drill),
-                   _matrix_timeline(drill), _response_times(drill))
+                   _matrix_timeline(drill), _response_times(drill),
+                   [drafts.record(drill, d) for key in _declared(drill) for d in drill.drafts(key)])
 
     @property
     def score(self) -> float:
@@ -348,11 +364,14 @@ class DrillRun:
             "seen": [{"at": format_offset(s.at), "ticket": s.ticket, "source": s.source, "text": s.text}
                      for s in self.seen],
             "matrix_timeline": self.matrix_timeline, "response_times": self.response_times,
+            "drafts": self.drafts,
         }
 
 
 def _action_json(action: Action) -> dict:
     data = {k: v for k, v in asdict(action).items() if v not in ("", None) and k != "at"}
+    if not action.draft:
+        data.pop("draft")
     if action.do != "exception":
         data.pop("apply", None)
     return {"at": format_offset(action.at), **data}
@@ -363,8 +382,8 @@ def _matrix_timeline(drill: Drill) -> list[dict]:
     for key in _declared(drill):
         for entry in drill.log(key):
             changes = {k: v[1] for k, v in entry["changes"].items() if k in ("severity", "level", "owner")}
-            sent = [f"{m['template']} on {m['channel']}" + (" (withheld)" if m["withheld"] and not m["sent"] else "")
-                    for m in entry["communications"]]
+            sent = [drafts.said(m, entry["event_kind"]) for m in entry["communications"]
+                    if not drafts.acted_on(m) or entry["event_kind"] == drafts.AUTO_SENT_EVENT]
             rules = [f["rule"] for f in entry["decision"].get("trace", []) if f.get("decided")]
             if changes or sent:
                 rows.append({"at": format_offset(drill.offset(entry["at"])), "ticket": key,

@@ -13,13 +13,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from plugin import drafting
+from plugin.domain.drafts import DISCARD, SEND, Draft, DraftConflict, DraftRefused
 from plugin.engine import Evaluator
 from plugin.matrix import load_matrix
 from plugin.store.rows import timer_of
 
 from ..replay import Pipeline
 from ..scenarios import Scenario, Story, format_offset, parse_offset
-from .actions import ACTIONS, HEADINGS, Action, Team
+from .actions import ACTIONS, DRAFT_ACTIONS, HEADINGS, Action, Team
 
 # Story events the scenario's own agent did are the trainees' to do in a drill.
 AGENT_ACTIONS = frozenset({"agent_reply", "internal_note", "assigned", "status", "priority", "resolved"})
@@ -33,6 +35,10 @@ NAGS = frozenset({"reminder"})
 
 class DrillError(ValueError):
     """An action the drill cannot take, said so the trainee can correct it."""
+
+
+class DraftTaken(DrillError):
+    """The draft was already sent or discarded (by a trainee or by itself): it is acted on once."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Drill:
         self.seen: list[Seen] = []
         self.now = timedelta(0)
         self.finished = False
-        self._log_read = 0
+        self._log_read = self._drafts_told = 0
 
     # -- time -------------------------------------------------------------------------------
 
@@ -125,12 +131,46 @@ class Drill:
         """Take one action now (an action's own `at` is replaced by the drill's clock)."""
         action = replace(action, at=self.now, ticket=action.ticket or self.scenario.main,
                          by=action.by or self.team.default)
+        if action.do in DRAFT_ACTIONS:
+            return self._on_draft(action)
         self._check(action)
         self.actions.append(action)
         for event in _ticket_events(action):
             self._send(event, self.clock)
         self._read_nags()
         return action
+
+    def _on_draft(self, action: Action) -> Action:
+        """Send or discard a draft as its owner would on the dashboard: through `drafting.act`, so the
+        processor sends it (or logs the discard) exactly as it would live."""
+        draft = self._draft_for(action)
+        action = replace(action, ticket=draft.key, draft=draft.id, channel=draft.channel, template=draft.template)
+        self._check(action)
+        try:
+            drafting.act(self.pipeline.store, draft.id, SEND if action.do == "send_draft" else DISCARD, action.by,
+                         self.clock, text=action.text or draft.template_text, reason=action.reason)
+        except DraftConflict as exc:
+            raise DraftTaken(str(exc)) from None
+        except DraftRefused as exc:
+            raise DrillError(str(exc)) from None
+        self.actions.append(action)
+        self.pipeline.drain()
+        self._read_nags()
+        return action
+
+    def _draft_for(self, action: Action) -> Draft:
+        """The draft an action names, or the ticket's one waiting draft when it names none."""
+        if action.draft:
+            found = self.pipeline.store.draft(action.draft)
+            if found is None or found.platform != self.scenario.platform:
+                raise DrillError(f"there is no draft {action.draft}; `drafts` lists those of a ticket")
+            return found
+        waiting = [d for d in self.drafts(action.ticket) if d.pending]
+        if len(waiting) != 1:
+            raise DrillError(f"ticket {action.ticket} has no draft waiting" if not waiting else
+                             f"ticket {action.ticket} has {len(waiting)} drafts waiting "
+                             f"({', '.join(str(d.id) for d in waiting)}); say which one")
+        return waiting[0]
 
     def _check(self, action: Action) -> None:
         if self.finished:
@@ -173,6 +213,10 @@ class Drill:
     def log(self, key: str) -> list[dict]:
         return self.pipeline.store.log_by_ticket.get((self.scenario.platform, key), [])
 
+    def drafts(self, key: str) -> list[Draft]:
+        """The messages the matrix drafted on a ticket, waiting or acted on, oldest first."""
+        return self.pipeline.store.drafts_of(self.scenario.platform, key)
+
     def timers(self, key: str) -> list[dict]:
         return self.pipeline.store.timers_of(self.scenario.platform, key)
 
@@ -180,7 +224,8 @@ class Drill:
         return at - self.scenario.start
 
     def _read_nags(self) -> None:
-        """The matrix's reminders to the owner are what the trainees would see as 'about to breach'."""
+        """The matrix's reminders to the owner are what the trainees would see as 'about to breach', and
+        its drafts what they would be told to tailor."""
         log = self.pipeline.store.log
         for entry in log[self._log_read:]:
             for message in entry["communications"]:
@@ -188,6 +233,10 @@ class Drill:
                     text = f"{message['channel']} {_nag_text(entry, message)}"
                     self.seen.append(Seen(self.offset(entry["at"]), entry["key"], "escalator", text))
         self._log_read = len(log)
+        drafted = list(self.pipeline.store.drafts_by_id.values())
+        for draft in drafted[self._drafts_told:]:
+            self.seen.append(Seen(self.offset(draft.created_at), draft.key, "escalator", _draft_notice(self, draft)))
+        self._drafts_told = len(drafted)
 
     def end(self):
         """Play to the end of the story and score it."""
@@ -256,6 +305,14 @@ def _describe(inject: dict, scenario: Scenario) -> str:
             "timer_warning": f"the {inject.get('timer', 'ack')} clock is about to run out",
             "duplicate_delivery": "the platform sent the last event again",
             }.get(inject["do"], inject["do"].replace("_", " ") + (f" {inject['to']}" if "to" in inject else ""))
+
+
+def _draft_notice(drill: Drill, draft: Draft) -> str:
+    """What the owner is told of a new draft, as the internal note and their channel say it live."""
+    when = (f"it goes out as drafted at {format_offset(drill.offset(draft.send_at))} unless you send or discard it"
+            if draft.send_at else "nothing goes out until you send it")
+    return (f"draft {draft.id} of {draft.template} on {draft.channel} (to {', '.join(draft.recipients)}) waits "
+            f"for you to tailor: {when}")
 
 
 def _nag_text(entry: dict, message: dict) -> str:

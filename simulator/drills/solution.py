@@ -13,6 +13,7 @@ from plugin.domain.timers import RUNNING
 from plugin.store.rows import timer_of
 
 from ..scenarios import Scenario
+from . import drafts
 from .actions import Action, Team
 from .scoring import HUMAN_SITUATIONS, _declared, _source
 from .session import Drill
@@ -99,10 +100,13 @@ class _Player:
         for entry in self.drill.log(key):
             for message in entry["communications"]:
                 mark = (key, entry["at"], message["channel"], message["template"])
-                if message["situation"] not in HUMAN_SITUATIONS or mark in self.answered:
+                if message["situation"] not in HUMAN_SITUATIONS or mark in self.answered or drafts.acted_on(message):
                     continue
                 self.answered.add(mark)
-                if message["sent"] or not message["withheld"]:
+                held = drafts.held_by(self.drill, key, entry["at"], message) if "drafted" in message else None
+                if held is not None:        # sent at once, as drafted
+                    yield self._act("send_draft", key, f"communications: {message['situation']}", draft=held.id)
+                elif message["sent"] or not message["withheld"]:
                     yield self._act("message", key, f"communications: {message['situation']}",
                                     channel=message["channel"], template=message["template"])
 

@@ -3,6 +3,7 @@ so far and the decisions they recorded. Never the matrix's own decision: that is
 from __future__ import annotations
 
 from ..scenarios import format_offset
+from .drafts import record
 from .session import Drill
 
 STATUS_NAMES = {"new": "Open", "open": "In Progress", "waiting": "Waiting for customer", "solved": "Done"}
@@ -25,6 +26,7 @@ def ticket_view(drill: Drill, key: str) -> dict:
         "assignee": ticket.assignee.name if ticket.assignee else "",
         "conversation": conversation,
         "decided": decided(drill, key),
+        "drafts": [record(drill, draft) for draft in drill.drafts(key)],
     }
 
 
@@ -53,9 +55,14 @@ def state(drill: Drill) -> dict:
         "seen": [{"at": format_offset(s.at), "ticket": s.ticket, "from": s.source, "text": s.text}
                  for s in drill.seen],
         "actions": [{"at": format_offset(a.at), "do": a.do, "ticket": a.ticket, "by": a.by,
-                     "value": a.to or a.name or (f"{a.channel} {a.template}" if a.do == "message" else ""),
-                     "text": a.text, "rationale": a.rationale} for a in drill.actions],
+                     "value": _value(a), "text": a.text or a.reason, "rationale": a.rationale} for a in drill.actions],
         "choices": {kind: drill.choices(kind) for kind in ("severity", "level", "owner", "exception")}
         | {"channel": sorted({c.channel for c in drill.matrix.communications}),
            "template": sorted({c.template for c in drill.matrix.communications})},
     }
+
+
+def _value(action) -> str:
+    if action.draft:
+        return f"draft {action.draft} ({action.template} on {action.channel})"
+    return action.to or action.name or (f"{action.channel} {action.template}" if action.do == "message" else "")
