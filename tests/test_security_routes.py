@@ -112,10 +112,19 @@ def let_in(answer) -> bool:
 
 # -- authorization, by role -------------------------------------------------------------------------
 
+def undeclared(app) -> list[str]:
+    return [f"{method} {rule}" for rule, method, _ in routes(app) if not declared(app, rule, method)]
+
+
 def test_every_route_declares_a_permission(app):
-    undeclared = [f"{method} {rule}" for rule, method, _ in routes(app) if not declared(app, rule, method)]
-    assert undeclared == [], ("guard these with requires(PERMISSION), or x-permission in web/openapi, "
-                              "or add them to PUBLIC with a reason")
+    assert undeclared(app) == [], ("guard these with requires(PERMISSION), or x-permission in web/openapi, "
+                                   "or add them to PUBLIC with a reason")
+
+
+def test_a_route_added_without_a_permission_is_caught_and_its_form_still_needs_the_token(app):
+    app.add_url_rule("/new-page", "new_page", lambda: "changed", methods=["GET", "POST"])
+    assert undeclared(app) == ["GET /new-page", "POST /new-page"]
+    assert refused_csrf(logged_in(app, "admin").post("/new-page", headers={"Accept": "text/html"}))
 
 
 def test_every_api_operation_documents_its_permission_for_clients(app):
