@@ -168,8 +168,8 @@ def test_a_debrief_from_before_drafts_existed_still_renders(rules, model):
 
 # -- answers files and the terminal ----------------------------------------------------------------
 
-def drill_cli(rules, *args):
-    return CliRunner().invoke(main, ["drill", str(SCENARIO), *map(str, args), "--rules", str(rules)])
+def drill_cli(rules, *args, input=None):
+    return CliRunner().invoke(main, ["drill", str(SCENARIO), *map(str, args), "--rules", str(rules)], input=input)
 
 
 def test_an_answers_file_discards_the_draft_with_its_reason_and_the_debrief_keeps_it(tmp_path, rules, model):
@@ -204,6 +204,21 @@ def test_an_answers_file_with_a_malformed_draft_action_is_refused_with_its_line(
     answers.write_text(f"actions:\n{line}\n")
     result = drill_cli(rules, "--answers", answers)
     assert result.exit_code == 2 and f"{answers.name}:2:" in result.output and problem in result.output
+
+
+def test_in_the_terminal_a_trainee_reads_the_draft_and_sends_it_rewritten(tmp_path, rules):
+    saved = tmp_path / "played.yaml"
+    typed = "drafts\nsend Hello Dana,\\n\\nwe are on it. -- she wants specifics\ndrafts\nsend\nsend #1\nend\n"
+    live = drill_cli(rules, "--step", "--no-record", "--save-answers", saved, input=typed)
+    assert live.exit_code == 0, live.output
+    assert "#1 ack.md.j2 on ticket_comment to the ticket (public): goes out by itself as drafted at +10m" in live.output
+    assert "Hello Dana Kowalski," in live.output                 # the template's text, to rewrite
+    assert "#1 ack.md.j2 on ticket_comment to the ticket (public): sent at +0m" in live.output
+    assert "ticket SUP-412 has no draft waiting" in live.output
+    assert "this draft was already sent by Trainee; nothing was sent again" in live.output
+    [sent] = yaml.safe_load(saved.read_text())["actions"]
+    assert sent == {"at": "+0m", "do": "send_draft", "text": "Hello Dana,\n\nwe are on it.", "rationale":
+                    "she wants specifics", "draft": 1}
 
 
 @pytest.mark.parametrize("typed, fields", [
