@@ -1,8 +1,8 @@
 """Logging in and out, the first admin's setup link, and the `requires(permission)` guard of every page.
 
 Sessions are Flask's signed cookies (Flask-Login on top); the signing key is shared through the
-database. A user's `session_epoch` is part of the session id, so a new password or a deactivation
-ends every session that user had open.
+database. A user's `session_epoch` is part of the session id, so a new password, a deactivation or
+logging out ends every session that user had open (a signed cookie cannot be revoked one by one).
 """
 from __future__ import annotations
 
