@@ -73,6 +73,7 @@ NOTES = "## Reading the figures"
 KEY = "@@KEY@@"
 FINISHED = ("sent", "skipped", "dry_run", "dead")
 ROLES = ("master", "web", "worker")
+IDLE_SECONDS = 1.0      # a connection idle longer is reopened: gunicorn closes keep-alive connections after 2 s
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -256,11 +257,14 @@ class Load:
             return self.t0 + (self.sent - 1) / self.rate, next(self.mix)
 
     def _sender(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn, used = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30), time.perf_counter()
         while (taken := self._take()) is not None:
             scheduled, delivery = taken
             time.sleep(max(0.0, scheduled - time.perf_counter()))
             started = time.perf_counter()
+            if started - used > IDLE_SECONDS:      # gunicorn may be closing it: a post now would hit a closed socket
+                conn.close()
+            used = started
             try:
                 conn.request("POST", f"/webhooks/{delivery.platform}", delivery.body, delivery.headers())
                 answer = conn.getresponse()
