@@ -105,6 +105,14 @@ def test_an_untouched_draft_goes_out_at_its_time_on_the_drill_s_virtual_clock(tm
         drill.act(Action(timedelta(0), "send_draft", "", draft=sent.id, text=EDITED))
 
 
+def test_a_plain_draft_nobody_sends_never_reaches_the_customer(tmp_path, model):
+    run = play(load_scenario(SCENARIO), with_draft(model, do=None), drafted_rules(tmp_path, "send: draft"))
+    expected = acknowledgement(run)
+    assert (expected.passed, expected.until) == (False, timedelta(minutes=5))       # the usual grace
+    assert expected.reason == "nobody sent the draft; the customer did not hear from us on ticket_comment by +5m"
+    assert "it was still waiting when the story ended" in debrief.markdown(run.to_json())
+
+
 def test_a_sent_draft_stops_the_ack_clock_as_any_public_update_does(rules):
     drill = Drill(load_scenario(SCENARIO), rules)
     drill.advance(timedelta(minutes=3))

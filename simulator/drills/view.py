@@ -1,5 +1,6 @@
 """What the trainees see during a drill: the ticket as an agent sees it on the platform, the injects
-so far and the decisions they recorded. Never the matrix's own decision: that is the answer key."""
+so far and the decisions they recorded. Never the matrix's own decision: that is the answer key. The
+messages it drafts are shown, since live they wait for the owner on the ticket and the dashboard."""
 from __future__ import annotations
 
 from ..scenarios import format_offset
