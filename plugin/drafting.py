@@ -14,6 +14,7 @@ from datetime import datetime
 from .comms import Outbound
 from .domain.decision import Decision, Notification
 from .domain.drafts import (
+    ACTION_KEY,
     AUTO,
     DISCARD,
     DRAFT_THEN_AUTO,
@@ -47,7 +48,7 @@ def new_draft(notification: Notification, outbound: Outbound, event: TicketEvent
 def action_delivery(draft: Draft, action: DraftAction, now: datetime) -> NewDelivery:
     """The delivery that brings `action` to the processor; its dedupe key admits one action per draft."""
     kind = "draft_discarded" if action.action == DISCARD else "draft_sent"
-    return NewDelivery(draft.platform, f"draft:{draft.id}", now, json.dumps(action.as_dict()).encode(), {},
+    return NewDelivery(draft.platform, f"{ACTION_KEY}{draft.id}", now, json.dumps(action.as_dict()).encode(), {},
                        event_kind=kind, ticket_key=draft.key, authenticated_by=DRAFT_ACTION)
 
 

@@ -205,3 +205,21 @@ def test_a_send_mode_the_matrix_cannot_keep_is_refused_with_its_place(tmp_path, 
 
 def _timer(client, name: str) -> dict:
     return next(t for t in ticket(client)["timers"] if t["name"] == name)
+
+
+def test_a_draft_whose_send_failed_is_set_aside_not_retried_forever(desk, clock, monkeypatch):
+    app, client, worker = desk()
+    container = app.extensions["escalator"]
+    [draft] = client.get("/api/drafts").json["drafts"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a defect while sending")
+    monkeypatch.setattr(container.service, "act_on_draft", broken)
+    clock.advance(timedelta(minutes=10))
+    assert container.store.next_timer_at() <= clock.now()
+    for _ in range(3):                 # the processor's attempts before it sets the action aside
+        container.processor.run_once()
+    failed = [d for d in client.get("/api/deliveries").json["deliveries"] if d["dedupe_key"] == f"draft:{draft['id']}"]
+    assert [d["status"] for d in failed] == ["failed"]
+    assert container.store.drafts_due(clock.now()) == []            # no new action for it, pass after pass
+    assert container.store.next_timer_at() > clock.now()            # so an idle processor does not spin

@@ -18,6 +18,7 @@ AUTO, DRAFT, DRAFT_THEN_AUTO = "auto", "draft", "draft_then_auto"
 SEND_MODES = (AUTO, DRAFT, DRAFT_THEN_AUTO)
 PENDING, SENT, AUTO_SENT, DISCARDED = "pending", "sent", "auto_sent", "discarded"
 SEND, DISCARD = "send", "discard"       # what a person does with a draft; the sweep sends with AUTO
+ACTION_KEY = "draft:"       # + the draft's id: the dedupe key of the one action a draft takes
 MAX_TEXT = 20_000           # characters: a long update, far below every platform's comment limit
 MAX_REASON = 500
 

@@ -10,7 +10,7 @@ import itertools
 from dataclasses import replace
 from datetime import datetime
 
-from ..domain.drafts import PENDING, Draft
+from ..domain.drafts import ACTION_KEY, PENDING, Draft
 from .port import Conflict, LogEntry
 
 
@@ -35,15 +35,19 @@ class MemoryDrafts:
         if not self._sending or self._sending[0][0] > now:
             return []
         due = [self.drafts_by_id[i] for at, i in heapq.nsmallest(limit, self._sending) if at <= now]
-        return [d for d in due if d.pending]
+        return [d for d in due if self._unanswered(d)]
 
     def next_draft_at(self) -> datetime | None:
         self._drop_acted_on()
         return self._sending[0][0] if self._sending else None
 
     def _drop_acted_on(self) -> None:
-        while self._sending and not self.drafts_by_id[self._sending[0][1]].pending:
+        """Forget drafts acted on, or with an action queued (the clock's own included)."""
+        while self._sending and not self._unanswered(self.drafts_by_id[self._sending[0][1]]):
             heapq.heappop(self._sending)
+
+    def _unanswered(self, draft: Draft) -> bool:
+        return draft.pending and (draft.platform, f"{ACTION_KEY}{draft.id}") not in self.dedupe
 
     def _write_drafts(self, entry: LogEntry, now: datetime) -> None:
         for new in entry.drafts:

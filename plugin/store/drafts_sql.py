@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import String, bindparam, cast, exists, func, insert, literal, select, update
 from sqlalchemy.engine import Connection
 
-from ..domain.drafts import PENDING, Draft
+from ..domain.drafts import ACTION_KEY, PENDING, Draft
 from .port import Conflict, LogEntry
-from .schema import drafts, tickets
+from .schema import deliveries, drafts, tickets
 
 _FIELDS = tuple(c.name for c in drafts.columns if c.name not in ("log_id",))
 _ACT = (update(drafts).where(drafts.c.id == bindparam("b_id"), drafts.c.status == PENDING)
@@ -43,9 +43,9 @@ class SqlDrafts:
         return [draft_of(r) for r in rows]
 
     def drafts_due(self, now: datetime, limit: int = 100) -> list[Draft]:
-        """Pending draft_then_auto drafts whose owner did not act in time."""
+        """Pending draft_then_auto drafts whose time came with no action queued for them yet."""
         with self.reading() as tx:
-            rows = tx.conn.execute(_SELECT.where(drafts.c.status == PENDING, drafts.c.send_at <= now)
+            rows = tx.conn.execute(_SELECT.where(_UNANSWERED, drafts.c.send_at <= now)
                                    .order_by(drafts.c.send_at).limit(limit)).mappings().all()
         return [draft_of(r) for r in rows]
 
@@ -71,4 +71,9 @@ def draft_of(row) -> Draft:
 
 _SELECT = select(drafts, tickets.c.simulated).select_from(
     drafts.outerjoin(tickets, (tickets.c.platform == drafts.c.platform) & (tickets.c.key == drafts.c.key)))
-NEXT_DRAFT = select(func.min(drafts.c.send_at)).where(drafts.c.status == PENDING)
+# Pending with no action queued: once a person's or the clock's action is stored, the draft waits for
+# the processor, not for its time (an action the processor set aside must not be re-sent forever).
+_UNANSWERED = (drafts.c.status == PENDING) & ~exists().where(
+    deliveries.c.platform == drafts.c.platform,
+    deliveries.c.dedupe_key == literal(ACTION_KEY).concat(cast(drafts.c.id, String)))
+NEXT_DRAFT = select(func.min(drafts.c.send_at)).where(_UNANSWERED)
