@@ -26,7 +26,7 @@ from plugin.platforms.jira import sign_jira
 from plugin.settings import Settings
 from web.openapi import spec
 
-from .conftest import RULES, START
+from .conftest import RULES, START, scratch_postgres
 from .test_webhooks import outage_payload
 
 TOKEN = "schemathesis-t0ken"
@@ -89,3 +89,30 @@ def flatmap_path_parameters(context, path_parameters):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 def test_every_operation_answers_as_described(app, case):
     case.call_and_validate(app=app, headers={"Authorization": f"Bearer {TOKEN}"}, checks=CHECKS)
+
+
+# -- what schemathesis found, kept as plain regression tests --------------------------------------------
+
+HUGE_IDS = [("POST", "/api/outbox/{}/retry"), ("GET", "/api/drills/{}"), ("GET", "/api/reviews/{}"),
+            ("GET", "/api/simulations/{}"), ("GET", "/api/drafts/{}")]
+
+
+@pytest.fixture(scope="module")
+def postgres_app(tmp_path_factory):
+    from plugin.store.sql import SqlStore
+    with scratch_postgres("schemathesis") as url:
+        store = SqlStore(url)
+        container = bootstrap.build(Settings(rules=str(RULES), data_dir=str(tmp_path_factory.mktemp("pg")),
+                                             api_token=TOKEN), clock=FixedClock(START), clients={}, store=store)
+        yield create_app(container)
+        store.dispose()
+
+
+@pytest.mark.parametrize("method, path", HUGE_IDS)
+@pytest.mark.parametrize("backend, number", [("app", 2**63), ("postgres_app", 2**31)],
+                         ids=["past SQLite's integer", "past PostgreSQL's integer"])
+def test_an_id_past_the_database_integer_is_a_404(request, backend, number, method, path):
+    """The database refuses to compare such a number: that was a 503 for POST /api/outbox/<id>/retry."""
+    client = request.getfixturevalue(backend).test_client()
+    answer = client.open(path.format(number), method=method, headers={"Authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 404 and str(number) in answer.json["error"], answer.get_data()

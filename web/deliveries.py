@@ -12,6 +12,7 @@ from .auth import requires
 
 deliveries = Blueprint("deliveries", __name__)
 LIMIT = 100
+MAX_ID = 2**31 - 1          # past the outbox id column on PostgreSQL (32 bits): no such row on either database
 STATUSES = ("pending", "sending", "sent", "skipped", "dry_run", "dead")     # the outbox's, in a row's life order
 
 
@@ -49,6 +50,8 @@ def retry_api(outbox_id: int):
 
 
 def _retry(outbox_id: int) -> tuple[bool, str | None]:
+    if outbox_id > MAX_ID:      # the database would refuse to compare it, a 503 instead of a 404
+        return False, None
     container = _container()
     return retry_dead(container.store, outbox_id, container.clock.now())
 
