@@ -112,8 +112,9 @@ class EscalationService:
             kind = "draft_auto_sent" if automatic else "draft_sent"
             rows = tuple(self._outbox_row(Action(a["platform"], draft.key, a["kind"], a["data"]), "", delivery_id)
                          for a in with_text(draft.outbound, text))
-        return LogEntry(record.platform, record.key, now, delivery_id, kind, action.by or TIMER_ACTOR, {}, {},
-                        record.state.matrix_version, [log_record(draft, action, text)], rows, draft_done=done)
+        return LogEntry(record.platform, record.key, now, delivery_id, kind, action.by or TIMER_ACTOR, {},
+                        _unchanged(record.state).as_dict(), record.state.matrix_version,
+                        [log_record(draft, action, text)], rows, draft_done=done)
 
     def _outbox_row(self, action: Action, marker: str, delivery_id: int | None) -> OutboxRow:
         if action.platform == COMMS:
@@ -126,6 +127,12 @@ class EscalationService:
         requests = [r.describe() for r in self.planners[action.platform].requests_for(action)]
         status = "pending" if action.platform in self.live_platforms else "dry_run"
         return OutboxRow(action.platform, action.key, action.kind, action.data, requests, status, delivery_id)
+
+
+def _unchanged(state: TicketState) -> Decision:
+    """The decision of an event the matrix does not evaluate: the ticket stays as it is."""
+    return Decision(state.severity, state.level, state.owner, state.assignee, state.priority, state.labels,
+                    human_severity=state.human_severity)
 
 
 def _changes(before: TicketState, after: TicketState) -> dict:

@@ -16,6 +16,7 @@ from plugin.outbox import OutboxWorker
 from plugin.store.schema import outbox
 
 from .conftest import RULES, scratch_postgres
+from .openapi_check import check_response
 from .test_outbox import _NoJitter
 from .test_webhooks import outage_payload
 
@@ -85,13 +86,18 @@ def acknowledgements(jira) -> list[str]:
     return [c for c in comments_posted(jira) if "[escalator-1-0]" in c]
 
 
+def api(client, path: str) -> dict:
+    """A GET under /api, its answer held to the OpenAPI description."""
+    return check_response(client.get(path), "GET", path).json
+
+
 def ticket(client) -> dict:
-    return client.get("/api/tickets/jira/SUP-7").json
+    return api(client, "/api/tickets/jira/SUP-7")
 
 
 def test_a_drafted_acknowledgement_waits_and_the_team_is_told_where_to_tailor_it(desk, jira):
     app, client, worker = desk()
-    [draft] = client.get("/api/drafts").json["drafts"]
+    [draft] = api(client, "/api/drafts")["drafts"]
     assert (draft["key"], draft["situation"], draft["mode"], draft["status"]) == ("SUP-7", "escalated",
                                                                                  "draft_then_auto", "pending")
     assert draft["template_text"].startswith("Hello Test User") and draft["seconds_left"] == 600
@@ -111,10 +117,12 @@ def test_a_drafted_acknowledgement_waits_and_the_team_is_told_where_to_tailor_it
 def test_an_edited_draft_reaches_jira_once_with_the_edited_text_and_the_log_keeps_the_diff(desk, jira, clock):
     app, client, worker = desk()
     worker.run_once()
-    [draft] = client.get("/api/drafts").json["drafts"]
-    answer = client.post(f"/api/drafts/{draft['id']}/send", json={"text": EDITED})
+    [draft] = api(client, "/api/drafts")["drafts"]
+    answer = check_response(client.post(f"/api/drafts/{draft['id']}/send", json={"text": EDITED}), "POST",
+                            f"/api/drafts/{draft['id']}/send")
     assert answer.status_code == 202, answer.json
-    again = client.post(f"/api/drafts/{draft['id']}/send", json={"text": "a second click"})
+    again = check_response(client.post(f"/api/drafts/{draft['id']}/send", json={"text": "a second click"}),
+                           "POST", f"/api/drafts/{draft['id']}/send")
     assert again.status_code == 409 and "nothing was sent" in again.json["error"]
     app.extensions["escalator"].processor.drain()
     worker.run_once()
@@ -125,7 +133,7 @@ def test_an_edited_draft_reaches_jira_once_with_the_edited_text_and_the_log_keep
     sent = acknowledgements(jira)
     assert len(sent) == 1 and "card authorisations" in sent[0]
     assert "<b>Next update by 10:30.</b>" in sent[0]          # sent as written: never rendered as a template
-    assert client.get(f"/api/drafts/{draft['id']}").json["status"] == "sent"
+    assert api(client, f"/api/drafts/{draft['id']}")["status"] == "sent"
     entry = next(e for e in ticket(client)["timeline"] if e["event"] == "draft_sent")
     [record] = [c for c in entry["communications"] if c.get("draft") == draft["id"]]
     assert record["by"] == "api" and "+Our payments engineers" in record["diff"]
@@ -135,7 +143,7 @@ def test_an_edited_draft_reaches_jira_once_with_the_edited_text_and_the_log_keep
 def test_sending_a_draft_stops_the_clocks_a_public_update_stops(desk, clock):
     app, client, worker = desk()
     assert _timer(client, "update")["state"] == "running"
-    [draft] = client.get("/api/drafts").json["drafts"]
+    [draft] = api(client, "/api/drafts")["drafts"]
     clock.advance(timedelta(minutes=3))
     client.post(f"/api/drafts/{draft['id']}/send", json={"text": EDITED})
     app.extensions["escalator"].processor.drain()
@@ -149,14 +157,14 @@ def test_sending_a_draft_stops_the_clocks_a_public_update_stops(desk, clock):
 
 def test_an_untouched_draft_goes_out_as_rendered_on_time(desk, jira, clock):
     app, client, worker = desk()
-    [draft] = client.get("/api/drafts").json["drafts"]
+    [draft] = api(client, "/api/drafts")["drafts"]
     clock.advance(timedelta(minutes=9, seconds=59))
     app.extensions["escalator"].processor.drain()
-    assert client.get(f"/api/drafts/{draft['id']}").json["status"] == "pending"
+    assert api(client, f"/api/drafts/{draft['id']}")["status"] == "pending"
     clock.advance(timedelta(seconds=1))
     app.extensions["escalator"].processor.drain()
     worker.run_once()
-    shown = client.get(f"/api/drafts/{draft['id']}").json
+    shown = api(client, f"/api/drafts/{draft['id']}")
     assert (shown["status"], shown["acted_by"]) == ("auto_sent", "")
     entry = next(e for e in ticket(client)["timeline"] if e["event"] == "draft_auto_sent")
     assert entry["at"] == draft["send_at"]          # on time to the second, not when the processor looked
@@ -167,7 +175,7 @@ def test_an_untouched_draft_goes_out_as_rendered_on_time(desk, jira, clock):
 
 def test_a_discarded_draft_sends_nothing_and_the_log_says_why(desk, jira, clock):
     app, client, worker = desk()
-    [draft] = client.get("/api/drafts").json["drafts"]
+    [draft] = api(client, "/api/drafts")["drafts"]
     assert client.post(f"/api/drafts/{draft['id']}/discard", json={"reason": "  "}).status_code == 400
     answer = client.post(f"/api/drafts/{draft['id']}/discard", json={"reason": "Called the customer instead"})
     assert answer.status_code == 202
@@ -177,17 +185,17 @@ def test_a_discarded_draft_sends_nothing_and_the_log_says_why(desk, jira, clock)
     assert comments_posted(jira) and acknowledgements(jira) == []
     entry = next(e for e in ticket(client)["timeline"] if e["event"] == "draft_discarded")
     assert entry["communications"][0]["discarded"] == "Called the customer instead"
-    assert client.get(f"/api/drafts/{draft['id']}").json["status"] == "discarded"
-    assert client.get("/api/drafts").json["drafts"] == []
+    assert api(client, f"/api/drafts/{draft['id']}")["status"] == "discarded"
+    assert api(client, "/api/drafts")["drafts"] == []
 
 
 def test_a_plain_draft_is_never_sent_by_itself(desk, jira, clock):
     app, client, worker = desk("send: draft")
-    [draft] = client.get("/api/drafts").json["drafts"]
+    [draft] = api(client, "/api/drafts")["drafts"]
     assert draft["send_at"] is None and draft["seconds_left"] is None
     clock.advance(timedelta(days=2))
     app.extensions["escalator"].processor.drain()
-    assert client.get(f"/api/drafts/{draft['id']}").json["status"] == "pending"
+    assert api(client, f"/api/drafts/{draft['id']}")["status"] == "pending"
 
 
 @pytest.mark.parametrize("mode, problem", [
@@ -210,7 +218,7 @@ def _timer(client, name: str) -> dict:
 def test_a_draft_whose_send_failed_is_set_aside_not_retried_forever(desk, clock, monkeypatch):
     app, client, worker = desk()
     container = app.extensions["escalator"]
-    [draft] = client.get("/api/drafts").json["drafts"]
+    [draft] = api(client, "/api/drafts")["drafts"]
 
     def broken(*args, **kwargs):
         raise RuntimeError("a defect while sending")
