@@ -250,3 +250,17 @@ def test_decoding_any_bytes_gives_json_or_a_refusal(body):
         load_json(body)
     except AnomalousPayload as refusal:
         assert "JSON" in str(refusal)
+
+
+# -- headers -------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["client", "postgres_client"], ids=["sqlite", "postgresql"])
+@pytest.mark.parametrize("delivery", ["nul-\u0000-in-the-id", "x" * 10_000, "\u00e9\u007f\u0001"],
+                         ids=["NUL", "10000 characters", "control characters"])
+def test_an_odd_delivery_id_is_stored_and_still_tells_a_redelivery(request, backend, delivery):
+    client = request.getfixturevalue(backend)
+    body = jira_with(key=f"ODD-{len(delivery)}")
+    headers = {**signed("jira", body), "X-Atlassian-Webhook-Identifier": delivery}
+    answers = [client.post("/webhooks/jira", data=body, content_type="application/json", headers=headers)
+               for _ in range(2)]
+    assert [(a.status_code, a.json["status"]) for a in answers] == [(202, "accepted"), (202, "duplicate")]
