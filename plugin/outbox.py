@@ -22,6 +22,7 @@ from .logs import context
 
 log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)
+PASS_ROWS = 50              # rows a pass sends before it looks at the sweep (and at `stop`) again
 REMEMBERED_WRITES = 1024    # tickets whose last write time is kept for pacing, beyond those still within it
 
 
@@ -45,7 +46,7 @@ class OutboxWorker:
                    base_delay=settings.outbox_base_delay, max_delay=settings.outbox_max_delay,
                    pacing={"jira": settings.jira_issue_write_interval}, **options)
 
-    def run_once(self, limit: int = 50, stop: threading.Event | None = None) -> int:
+    def run_once(self, limit: int = PASS_ROWS, stop: threading.Event | None = None) -> int:
         """Send what is due now, row by row until `stop` is set; the number of rows attempted."""
         now = self.clock.now()
         with self.store.transaction() as tx:
@@ -66,11 +67,13 @@ class OutboxWorker:
     def run_forever(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                self.run_once(stop=stop)
+                full = self.run_once(limit=PASS_ROWS, stop=stop) == PASS_ROWS
             except Exception:      # a database hiccup must not kill the worker thread
                 log.exception("outbox pass failed; retrying in %.0fs", interval)
-            self.wake.wait(interval)
-            self.wake.clear()
+                full = False
+            if not full:        # a full pass leaves rows due: a backlog goes out at once, not 50 per interval
+                self.wake.wait(interval)
+                self.wake.clear()
 
     def _send(self, row: dict) -> None:
         action = Action(row["platform"], row["key"], row["kind"], row["data"])

@@ -10,10 +10,17 @@ instead of what it is for. The write-backs are not waited for: above about 50 de
 fall behind on such a machine, which the full soak reports.
 """
 import importlib.util
+import json
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+
+from plugin.outbox import PASS_ROWS, OutboxWorker
+from plugin.writeback.base import WriteResult
+
+from .test_webhooks import outage_payload
 
 ROOT = Path(__file__).resolve().parent.parent
 RSS_BOUND = 1.5     # last 10 s ÷ first 10 s: generous, as a warming process grows in its first seconds
@@ -70,3 +77,49 @@ def test_the_report_has_a_verdict_and_a_row_per_sample(soaked):
     text = report.read_text()
     assert "## Verdict" in text and "| errors (non-202 answers, connection errors) | 0 | 0 | met |" in text
     assert text.count("\n| 5 |") == 1 and len(result.samples) >= 6
+
+
+# -- what the soak found --------------------------------------------------------------------------
+
+class _Sent:
+    """A platform that takes every write."""
+    def __init__(self):
+        self.actions = []
+
+    def apply(self, action):
+        self.actions.append(action)
+        return WriteResult("sent", None, 200)
+
+
+class _IdleEndsTheRun(threading.Event):
+    """The outbox worker's wake-up: the first time the worker idles, note what it had sent and stop it."""
+    def __init__(self, stop: threading.Event, platform: _Sent):
+        super().__init__()
+        self.stop, self.platform, self.sent_before_idling = stop, platform, None
+
+    def wait(self, timeout=None):
+        self.sent_before_idling = len(self.platform.actions)
+        self.stop.set()
+        return True
+
+
+def test_a_write_back_backlog_goes_out_without_idling_between_passes(make_app, clock):
+    """A pass sends at most PASS_ROWS rows; waiting the interval after a full one capped a backlog's
+    drain at 50 rows a second, whatever the platform could take (seen in the soak's drain)."""
+    app = make_app(jira_base_url="https://jira.invalid", jira_email="bot@example.com", jira_api_token="tok")
+    client = app.test_client()
+    for n in range(PASS_ROWS // 2):         # several write-backs each: more than one pass's worth
+        client.post("/webhooks/jira", data=json.dumps(outage_payload(f"BACKLOG-{n}")), content_type="application/json")
+    container = app.extensions["escalator"]
+    container.processor.drain()
+    jira, stop = _Sent(), threading.Event()
+    worker = OutboxWorker(container.store, {"jira": jira}, clock)
+    worker.wake = _IdleEndsTheRun(stop, jira)
+    worker.run_forever(stop, interval=3600)
+    queued = sum(1 for o in _outbox(container.store) if o == "jira")
+    assert queued > PASS_ROWS and worker.wake.sent_before_idling == queued
+
+
+def _outbox(store) -> list[str]:
+    with store.reading() as tx:
+        return [platform for platform, in tx.conn.exec_driver_sql("SELECT platform FROM outbox")]
