@@ -549,7 +549,7 @@ def judge(result: Result) -> list[tuple[str, str, str, bool]]:
 # -- the report --------------------------------------------------------------------------------------
 
 def span(seconds: float) -> str:
-    return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    return f"{seconds / 60:g} min" if seconds >= 60 and seconds % 60 == 0 else f"{seconds:.0f} s"
 
 
 def ms(value: float) -> str:
