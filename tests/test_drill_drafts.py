@@ -65,8 +65,8 @@ def test_the_model_answer_sends_the_draft_as_drafted_at_once_and_scores_100(rule
 
 @pytest.mark.parametrize("change, passed, status, reason", [
     ({"text": EDITED}, True, "sent", "you sent the draft at +0m, tailored"),
-    ({"do": None}, True, "auto_sent", "nobody acted on the draft, so it went out by itself as drafted at +10m: "
-                                      "on time, but not tailored to the customer"),
+    ({"do": None}, False, "auto_sent", "nobody acted on the draft, so it went out by itself as drafted at +10m: "
+                                       "the cadence held, but the customer got the template, not words from you"),
     ({"do": "discard_draft", "reason": REASON}, False, "discarded",
      f"you discarded the draft at +0m ({REASON}); the customer did not hear from us on ticket_comment by +10m"),
 ])

@@ -2,9 +2,9 @@
 the matrix decided.
 
 Sending the draft in time, as drafted or rewritten, meets the expectation an automatic message
-would; a draft_then_auto draft that went out by itself meets it too (on time, though nobody tailored
-it); a discarded or forgotten draft leaves the customer unheard, unless another update reached them
-on that channel in time.
+would. A draft_then_auto draft that went out by itself does not: the customer heard on time, but
+nobody did the duty the drill trains. A discarded or forgotten draft leaves the customer unheard,
+unless another update reached them on that channel in time.
 """
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ def outcome(drill: Drill, draft: Draft, actions: list[Action], start: timedelta,
         at = actions[mine].at
         said = f"you sent the draft at {format_offset(at)}, {'tailored' if tailored(draft) else 'as drafted'}"
         return (True, said) if at <= until else (False, f"{said}, after {format_offset(until)}")
-    if draft.status == AUTO_SENT:
-        return True, (f"nobody acted on the draft, so it went out by itself as drafted at "
-                      f"{format_offset(drill.offset(draft.acted_at))}: on time, but not tailored to the customer")
+    if draft.status == AUTO_SENT:      # the customer heard on time, but the duty drilled here is the tailoring
+        return False, (f"nobody acted on the draft, so it went out by itself as drafted at "
+                       f"{format_offset(drill.offset(draft.acted_at))}: the cadence held, but the customer got the "
+                       "template, not words from you")
     why = (f"you discarded the draft at {format_offset(drill.offset(draft.acted_at))} ({draft.reason})"
            if draft.status == DISCARDED else "nobody sent the draft")
     other = next((i for i, a in enumerate(actions) if i not in used and a.sent and a.sent[0] == draft.channel
