@@ -118,11 +118,11 @@ def test_an_outbox_row_being_claimed_is_skipped_not_waited_for(two_stores):
     first, second = two_stores
     ids = [queued(first, Action("jira", key, "assign", {"assignee": "a"})) for key in ("K-1", "K-2")]
     with first.transaction() as mine:
-        assert mine.claim_next(START)["id"] == ids[0]
+        assert mine.claim_in_ticket_order(START)["id"] == ids[0]
         with second.transaction() as theirs:
             theirs.conn.exec_driver_sql("SET LOCAL lock_timeout = '2s'")     # waiting would fail, not hang
-            assert theirs.claim_next(START)["id"] == ids[1]
-            assert theirs.claim_next(START) is None
+            assert theirs.claim_in_ticket_order(START)["id"] == ids[1]
+            assert theirs.claim_in_ticket_order(START) is None
 
 
 # -- the test ---------------------------------------------------------------------------------------

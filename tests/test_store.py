@@ -162,21 +162,20 @@ def queued(sql, action: Action) -> int:
 def test_an_outbox_row_is_claimed_by_one_worker_only(sql):
     row_id = queued(sql, Action("jira", "K", "assign", {"assignee": "a"}))
     with sql.transaction() as tx:
-        assert tx.due_outbox_ids(START, 10) == [row_id]
-        first = tx.claim(row_id, START)
+        first = tx.claim_in_ticket_order(START)
     with sql.transaction() as tx:
-        second = tx.claim(row_id, START)
-    assert first["attempts"] == 1 and first["status"] == "sending" and second is None
+        second = tx.claim_in_ticket_order(START)
+    assert (first["id"], first["attempts"], first["status"], second) == (row_id, 1, "sending", None)
 
 
 def test_a_row_left_sending_by_a_crash_is_released_by_the_sweep(sql):
     row_id = queued(sql, Action("jira", "K", "note", {"body": "x"}))
     with sql.transaction() as tx:
-        tx.claim(row_id, START)
+        tx.claim_in_ticket_order(START)
     with sql.transaction() as tx:
         assert tx.release_stuck(START - timedelta(minutes=1)) == 0
         assert tx.release_stuck(START + timedelta(minutes=6)) == 1
-        assert tx.due_outbox_ids(START + timedelta(minutes=6), 10) == [row_id]
+        assert tx.claim_in_ticket_order(START + timedelta(minutes=6))["id"] == row_id
 
 
 def test_a_failed_write_leaves_nothing_behind(sql):

@@ -361,30 +361,6 @@ class Transaction(OutboxClaims):
         rows = self.conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status)).all()
         return dict(rows)
 
-    def due_outbox_ids(self, now: datetime, limit: int) -> list[int]:
-        return list(self.conn.execute(select(outbox.c.id).where(outbox.c.status == "pending",
-                                                                outbox.c.next_attempt_at <= now)
-                                      .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit)).scalars())
-
-    def claim_next(self, now: datetime) -> dict | None:
-        """Take the next due row for sending; rows other workers are taking are skipped, never waited for."""
-        due = (select(outbox.c.id).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
-               .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(1)
-               .with_for_update(skip_locked=True).scalar_subquery())
-        row = self.conn.execute(update(outbox).where(outbox.c.id == due, outbox.c.status == "pending")
-                                .values(status="sending", attempts=outbox.c.attempts + 1, next_attempt_at=now)
-                                .returning(*outbox.c)).mappings().first()
-        return dict(row) if row is not None else None
-
-    def claim(self, outbox_id: int, now: datetime) -> dict | None:
-        """Take one due row for sending; None if another worker took it first."""
-        taken = self.conn.execute(update(outbox).where(outbox.c.id == outbox_id, outbox.c.status == "pending")
-                                  .values(status="sending", attempts=outbox.c.attempts + 1,
-                                          next_attempt_at=now)).rowcount
-        if not taken:
-            return None
-        return dict(self.conn.execute(select(outbox).where(outbox.c.id == outbox_id)).mappings().one())
-
     def finish(self, outbox_id: int, *, status: str, now: datetime, error: str = "",
                retry_at: datetime | None = None) -> None:
         values = {"status": status, "last_error": error}
