@@ -64,7 +64,8 @@ class Notifier:
                                          render=self.render)
             held = notification.send != AUTO and bool(outbound.actions or outbound.messages)
             if held:
-                self._hold(planned, notification, outbound, event, decision, matrix, context, now)
+                self._hold(planned, notification, outbound, event, decision, matrix, context, now,
+                           f"{marker}-{index}-draft")
             else:
                 planned.actions += outbound.actions
                 planned.messages += [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in outbound.messages]
@@ -76,15 +77,18 @@ class Notifier:
                 "withheld": list(outbound.withheld), "problems": list(outbound.problems)})
         return planned
 
-    def _hold(self, planned: Planned, notification, outbound, event, decision, matrix, context, now) -> None:
+    def _hold(self, planned: Planned, notification, outbound, event, decision, matrix, context, now,
+              marker: str) -> None:
         """Keep the rendered message as a draft, and tell the team where to tailor it: an internal note on
-        the ticket and a message on the owner's own channel."""
+        the ticket (with a marker of its own: the decision's note has the default one, and a note whose
+        marker is already on the ticket is taken as sent) and a message on the owner's own channel."""
         variables = self._used(matrix, notification, context)
         draft = new_draft(notification, outbound, event, decision, variables=variables, now=now)
         planned.drafts.append(draft)
         link = f"{self.dashboard_url}/tickets/{event.platform}/{quote(event.key, safe='')}#drafts"
         note = review_note(draft.template_text, link, draft.mode, draft.send_at)
-        planned.actions.append(Action(event.platform, event.key, NOTE, {"body": note, "public": False}))
+        planned.actions.append(Action(event.platform, event.key, NOTE, {"body": note, "public": False,
+                                                                       "marker": marker}))
         notice = owner_notice(event.key, notification.situation, link, draft.mode, draft.send_at)
         told = owner_messages(decision.owner, notice, matrix, self.is_live, platform=event.platform,
                               ticket=event.key, url=link, situation="draft")
