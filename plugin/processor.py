@@ -104,7 +104,7 @@ class Processor:
     def _decide(self, received: list[Received], due: list[DueTimer], now) -> Pass:
         work = _by_ticket(received, due)
         records = self.store.load(work)
-        batch, done = Batch(now), Pass()
+        parts = []
         for ref, items in work.items():
             loaded = records.get(ref) or TicketRecord(*ref)
             part, counts = Batch(now), Pass()
@@ -112,22 +112,64 @@ class Processor:
                 self._ticket(loaded, items, part, counts)
             except Exception as exc:    # a defect on one ticket must not hold up every other
                 part, counts = self._set_aside(loaded, items, exc, now), Pass()
+            parts.append((loaded, items, part, counts))
+        batch, done = Batch(now), Pass()
+        for *_, part, counts in parts:
             batch.add(part)
             done.add(counts)
-        self._stamp(batch, done, now)
-        self.store.write(batch)
+        late = self._stamp(batch, done, now)
+        try:
+            self.store.write(batch)
+        except Conflict:
+            raise
+        except Exception:
+            if not self._database_answers():
+                raise       # the database is away: nothing is set aside, the next pass tries again
+            batch, done = self._write_apart(parts, batch.now, late)
         done.queued = sum(len(entry.outbox) for entry in batch.log)
         if done.queued and self.outbox_bell is not None:
             self.outbox_bell.set()
         self.on_pass(done)
         return done
 
-    def _stamp(self, batch: Batch, done: Pass, started) -> None:
-        """Date the write (decided_at, lags) when it happens, not when the pass began reading."""
+    def _write_apart(self, parts: list, now, late: float) -> tuple[Batch, Pass]:
+        """A batch the database refused while answering, written ticket by ticket, so a ticket whose write it
+        always refuses (a value no column holds, say) holds up only itself and is set aside after its
+        attempts. If several tickets are all refused, the database is the trouble: that is raised."""
+        written, done, refused = Batch(now), Pass(), []
+        for loaded, items, part, counts in parts:
+            part.now = now
+            try:
+                self.store.write(part)
+            except Conflict:
+                continue            # another processor was first: read again next pass
+            except Exception as exc:
+                refused.append((loaded, items, exc))
+                continue
+            written.add(part)
+            done.add(_later(counts, late))
+        if len(refused) == len(parts) > 1:
+            raise refused[0][2]     # several tickets all refused: the database's trouble, not theirs
+        for loaded, items, exc in refused:
+            aside = self._set_aside(loaded, items, exc, now)
+            if aside:
+                self.store.write(aside)
+                written.add(aside)
+        return written, done
+
+    def _database_answers(self) -> bool:
+        try:
+            self.store.ping()
+        except Exception:
+            return False
+        return True
+
+    def _stamp(self, batch: Batch, done: Pass, started) -> float:
+        """Date the write (decided_at, lags) when it happens, not when the pass began reading; how late that is."""
         batch.now = self.clock.now()
         late = (batch.now - started).total_seconds()
-        done.lags = [lag + late for lag in done.lags]
-        done.timer_lags = [(kind, lag + late) for kind, lag in done.timer_lags]
+        _later(done, late)
+        return late
 
     def drain(self, limit: int = 10_000) -> int:
         """Run passes until nothing is pending or due; the number of events decided or fired."""
@@ -271,6 +313,13 @@ class Processor:
         if matrix.version not in self._interest:
             self._interest[matrix.version] = interest(matrix)
         return self._interest[matrix.version]
+
+
+def _later(done: Pass, late: float) -> Pass:
+    """`done` with its lags counted to the write, `late` seconds after the pass began."""
+    done.lags = [lag + late for lag in done.lags]
+    done.timer_lags = [(kind, lag + late) for kind, lag in done.timer_lags]
+    return done
 
 
 def _by_ticket(received: list[Received], due: list[DueTimer]) -> dict[tuple[str, str], list]:

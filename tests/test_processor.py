@@ -72,3 +72,51 @@ def test_a_ticket_that_cannot_be_decided_holds_up_no_other_and_fails_after_three
     assert statuses(container)[bad] == ("failed", "could not be decided: ValueError: a defect met on this ticket only")
     assert "cannot decide jira/BAD-1" in caplog.text
     assert not container.processor.run_once()
+
+
+def test_a_ticket_whose_write_the_database_refuses_holds_up_no_other_and_fails_after_three_passes(build, caplog):
+    container = build()
+    write = container.store.write
+
+    def refusing_one(batch):        # as PostgreSQL refuses a value no column holds
+        if any(record.key == "BAD-2" for record, _ in batch.tickets):
+            raise ValueError("value too long for type character varying(64)")
+        write(batch)
+    container.store.write = refusing_one
+    bad, good = deliver(container, "BAD-2"), deliver(container, "SUP-2")
+    assert container.processor.run_once().decided == 1
+    assert statuses(container)[good][0] == "decided" and statuses(container)[bad][0] == "received"
+    later = deliver(container, "SUP-3")
+    container.processor.run_once()
+    assert statuses(container)[later][0] == "decided" and statuses(container)[bad][0] == "received"
+    container.processor.run_once()          # alone in its batch now: the database answers, so it is the ticket
+    assert statuses(container)[bad] == ("failed", "could not be decided: ValueError: value too long for type "
+                                                  "character varying(64)")
+    assert "cannot decide jira/BAD-2" in caplog.text
+
+
+def test_when_the_database_refuses_every_ticket_nothing_is_set_aside(build):
+    container = build()
+    write = container.store.write
+    ids = [deliver(container, f"SUP-{n}") for n in range(3)]
+    container.store.write = lambda batch: (_ for _ in ()).throw(OSError("disk I/O error"))
+    for _ in range(4):
+        with pytest.raises(OSError):
+            container.processor.run_once()
+    container.store.write = write
+    assert container.processor.run_once().decided == 3
+    assert {statuses(container)[i][0] for i in ids} == {"decided"}
+
+
+def test_when_the_database_is_away_a_lone_ticket_is_not_set_aside(build, monkeypatch):
+    container = build()
+    bad = deliver(container, "SUP-9")
+    write = container.store.write
+    container.store.write = lambda batch: (_ for _ in ()).throw(OSError("connection refused"))
+    monkeypatch.setattr(container.store, "ping", lambda: (_ for _ in ()).throw(OSError("connection refused")))
+    for _ in range(4):
+        with pytest.raises(OSError):
+            container.processor.run_once()
+    container.store.write = write
+    monkeypatch.undo()
+    assert container.processor.run_once().decided == 1 and statuses(container)[bad][0] == "decided"
