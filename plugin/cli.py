@@ -161,6 +161,8 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
     mode = f"dry-run for {', '.join(dry)}" if dry else "writing back to Jira and Zendesk"
     console.print(f"Escalator on http://{host}:{port} ({mode}); database {mask_password(settings.database)}")
     _first_admin_hint(settings, f"http://{host}:{port}")
+    for warning in unsigned_warnings(settings):
+        err_console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
     share_across_processes(Path(settings.data_dir) / "metrics")     # gunicorn workers and the worker alike
     logs.configure(settings)
     Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
@@ -226,6 +228,13 @@ def export(since, until):
     for row in rows:
         click.echo(json.dumps({"at": row["received_at"].isoformat(), "platform": row["platform"],
                                "headers": row["headers"], "body": json.loads(row["body"])}, sort_keys=True))
+
+
+def unsigned_warnings(settings) -> list[str]:
+    """One line per platform whose webhook takes unsigned deliveries, since no secret is set for it."""
+    return [f"ESCALATOR_{name.upper()}_WEBHOOK_SECRET is unset: /webhooks/{name} accepts unsigned deliveries "
+            f"(recorded as unsigned); set it to the secret of the {name.capitalize()} webhook"
+            for name in PLATFORMS if not getattr(settings, f"{name}_webhook_secret", "").strip()]
 
 
 def _first_admin_hint(settings, base_url: str) -> None:

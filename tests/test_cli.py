@@ -136,3 +136,13 @@ def test_a_malformed_matrix_test_is_reported_not_crashed(run, rules_copy):
     result = run("test", rules_copy)
     assert result.exit_code == 1
     assert "unknown event fields ['sumary']" in result.output
+
+
+def test_serve_warns_of_each_webhook_that_takes_unsigned_deliveries():
+    from plugin.cli import unsigned_warnings
+    from plugin.settings import Settings
+
+    warnings = unsigned_warnings(Settings(jira_webhook_secret="s3cret-value"))
+    assert len(warnings) == 1 and warnings[0].startswith("ESCALATOR_ZENDESK_WEBHOOK_SECRET is unset")
+    assert "s3cret-value" not in " ".join(warnings)
+    assert unsigned_warnings(Settings(jira_webhook_secret="a", zendesk_webhook_secret="b")) == []
