@@ -119,6 +119,7 @@ def crashed(request, tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp(f"crash-{request.param}")
     rules = drafted_rules(tmp_path)     # drafts too: each held acknowledgement leaves a note of its own
     matrix = rules / "matrix.yaml"
+    assert CRITICAL in matrix.read_text()
     matrix.write_text(matrix.read_text().replace(CRITICAL, FAST))
     jira, zendesk = CommentingPlatform(), CommentingPlatform()
     sqlite = request.param == "sqlite"
@@ -141,19 +142,20 @@ def crashed(request, tmp_path_factory):
 
 
 def crash_and_settle(cluster, engine, fakes) -> CrashRun:
+    """Five kills, each with a stream of its own, then everything left to settle."""
     keys = [f"CR-{n}" for n in range(1, 13)]
     quiet = keys[:5]        # only created: left to their SLA timers
     created, updated, commented = jira_deliveries(keys, quiet=quiet)
     busy = [d for d in created if ticket_of(d) not in quiet] + zendesk_deliveries(["9301", "9302", "9303"]) + updated
-    first = {ticket_of(d): [d] for d in created}
+    creation = {ticket_of(d): d for d in created}
     sender = Sender(cluster.bases, gap=0.3)
     crash = Crasher(cluster, engine, fakes, sender, random.Random(SEED))
     try:
         crash.during_intake(busy)
         crash.during_a_batch(commented)
-        crash.during_a_write("note", is_note, first["CR-4"])
-        crash.during_a_write("field update", is_field_update, first["CR-5"])
-        crash.while_timers_fire([first[key][0] for key in quiet[:3]], quiet[:3])
+        crash.during_a_write("note", is_note, [creation["CR-4"]])
+        crash.during_a_write("field update", is_field_update, [creation["CR-5"]])
+        crash.while_timers_fire([creation[key] for key in quiet[:3]], quiet[:3])
         sender.wait()
     finally:
         sender.close()
@@ -162,8 +164,8 @@ def crash_and_settle(cluster, engine, fakes) -> CrashRun:
     wait_until(lambda: settled(engine) and _breaches(engine, quiet) >= 2 * len(quiet), 60, "settled")
     time.sleep(QUIET_SECONDS)
     assert settled(engine)
-    return CrashRun(busy + commented + [d for d in created if ticket_of(d) in quiet], sender.answered, crash.found,
-                    crash.orphans, quiet, engine, fakes)
+    return CrashRun(busy + commented + [creation[key] for key in quiet], sender.answered, crash.found, crash.orphans,
+                    quiet, engine, fakes)
 
 
 class Crasher:
