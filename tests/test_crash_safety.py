@@ -146,13 +146,13 @@ def crash_and_settle(cluster, engine, fakes) -> CrashRun:
     keys = [f"CR-{n}" for n in range(1, 13)]
     quiet = keys[:5]        # only created: left to their SLA timers
     created, updated, commented = jira_deliveries(keys, quiet=quiet)
-    busy = [d for d in created if ticket_of(d) not in quiet] + zendesk_deliveries(["9301", "9302", "9303"]) + updated
+    busy = [d for d in created if ticket_of(d) not in quiet] + zendesk_deliveries(["9301", "9302", "9303"])
     creation = {ticket_of(d): d for d in created}
     sender = Sender(cluster.bases, gap=0.3)
     crash = Crasher(cluster, engine, fakes, sender, random.Random(SEED))
     try:
         crash.during_intake(busy)
-        crash.during_a_batch(commented)
+        crash.during_a_batch(updated + commented)
         crash.during_a_write("note", is_note, [creation["CR-4"]])
         crash.during_a_write("field update", is_field_update, [creation["CR-5"]])
         crash.while_timers_fire([creation[key] for key in quiet[:3]], quiet[:3])
@@ -164,8 +164,8 @@ def crash_and_settle(cluster, engine, fakes) -> CrashRun:
     wait_until(lambda: settled(engine) and _breaches(engine, quiet) >= 2 * len(quiet), 60, "settled")
     time.sleep(QUIET_SECONDS)
     assert settled(engine)
-    return CrashRun(busy + commented + [creation[key] for key in quiet], sender.answered, crash.found, crash.orphans,
-                    quiet, engine, fakes)
+    return CrashRun(busy + updated + commented + [creation[key] for key in quiet], sender.answered, crash.found,
+                    crash.orphans, quiet, engine, fakes)
 
 
 class Crasher:
