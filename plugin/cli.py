@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -161,10 +162,10 @@ def serve(host, port, workers, threads, no_worker, reload_rules):
     mode = f"dry-run for {', '.join(dry)}" if dry else "writing back to Jira and Zendesk"
     console.print(f"Escalator on http://{host}:{port} ({mode}); database {mask_password(settings.database)}")
     _first_admin_hint(settings, f"http://{host}:{port}")
-    for warning in unsigned_warnings(settings):
-        err_console.print(f"[yellow]warning:[/yellow] {warning}", soft_wrap=True)
     share_across_processes(Path(settings.data_dir) / "metrics")     # gunicorn workers and the worker alike
     logs.configure(settings)
+    for warning in unsigned_warnings(settings):     # a log line, so JSON logs stay JSON
+        logging.getLogger("plugin.cli").warning(warning)
     Server({"bind": f"{host}:{port}", "workers": workers, "threads": threads, "worker_class": "gthread",
             "accesslog": "-", "timeout": 30, "graceful_timeout": 10, "control_socket_disable": True,
             **logs.gunicorn_options(settings)},
