@@ -33,8 +33,10 @@ def start(container, stop: threading.Event, *, elect: bool = True, outbox_interv
                               container.clock, wake=worker.wake)
 
     def run():
-        if elect and not _lead(Path(container.settings.data_dir) / "worker.lock", stop):
-            return
+        if elect:
+            if not _lead(Path(container.settings.data_dir) / "worker.lock", stop):
+                return
+            worker.take_over()      # the only sender now: whatever is `sending` was a dead worker's
         sender = threading.Thread(target=worker.run_forever, args=(stop, outbox_interval), name="escalator-outbox",
                                   daemon=True)
         sender.start()

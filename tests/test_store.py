@@ -361,3 +361,16 @@ def test_two_processes_starting_together_on_a_new_matrix_both_keep_it():
             assert tx.matrix_files("v-new") == {"matrix.yaml": "x"}
     finally:
         store.dispose()
+
+
+def test_a_worker_taking_over_frees_at_once_what_a_dead_one_left_sending(sql):
+    from plugin.domain.clock import FixedClock
+    from plugin.outbox import OutboxWorker
+
+    row_id = queued(sql, Action("jira", "K", "note", {"body": "x"}))
+    with sql.transaction() as tx:
+        tx.claim_in_ticket_order(START)          # then the worker that claimed it was killed
+    worker = OutboxWorker(sql, {}, FixedClock(START + timedelta(seconds=1)))
+    assert worker.take_over() == 1
+    with sql.transaction() as tx:
+        assert tx.claim_in_ticket_order(START + timedelta(seconds=1))["id"] == row_id
