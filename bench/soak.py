@@ -597,6 +597,11 @@ def rss_lines(result: Result) -> list[str]:
     return table(["process", f"first {window}, MB", f"last {window}, MB", "slope, MB/min"], rows)
 
 
+def watched_outbox(result: Result) -> float:
+    """How long after the last answer the outbox was watched for emptying."""
+    return (result.backlog_drained_after or result.options.drain) + result.options.outbox_drain
+
+
 def summary_lines(result: Result) -> list[str]:
     answers, lat, lags = result.answers(), result.latencies(), [lag for s in result.samples for lag in s.lags]
     late = [x for i in result.load.intervals for x in i.late]
@@ -620,7 +625,7 @@ def summary_lines(result: Result) -> list[str]:
         f"p50 {seconds(percentile(lags, 50))} s, p99 {seconds(percentile(lags, 99))} s, "
         f"max {seconds(max(lags, default=float('nan')))} s; empty "
         + (f"{result.outbox_drained_after:.1f} s after the last answer" if result.outbox_drained_after is not None
-           else f"not yet {span(result.options.drain + result.options.outbox_drain)} after the last answer "
+           else f"not yet {span(watched_outbox(result))} after the last answer "
            f"({n(last.waiting if last else 0)} rows still waiting at the last sample)"),
     ]
 

@@ -3,11 +3,10 @@ Zendesk deliveries, writing back to fake platforms. The figures belong to bench/
 here only what must hold at any rate: nothing refused, nothing lost, nothing left undecided,
 memory not running away.
 
-100 deliveries/s, a third of the full soak's rate: measured on two cores shared with other work
-(bench/results/soak.md), intake and the processor keep up with it for 30 s with a backlog of a few
-dozen, while at 300/s intake falls behind within seconds, so the test would measure the machine
-instead of what it is for. The write-backs are not waited for: above about 50 deliveries/s they
-fall behind on such a machine, which the full soak reports.
+50 deliveries/s: the highest rate at which every part, write-backs included, kept up on two cores
+shared with other work (bench/results/soak.md). Above it the write-backs fall behind first, and on
+SQLite a write-back backlog slows intake: at 100/s on a quiet machine intake held for about 40 s,
+so a 30-second test there would pass or fail with the machine's other work, not with the code.
 """
 import importlib.util
 import json
@@ -23,6 +22,7 @@ from plugin.writeback.base import WriteResult
 from .test_webhooks import outage_payload
 
 ROOT = Path(__file__).resolve().parent.parent
+RATE, SECONDS = 50, 30
 RSS_BOUND = 1.5     # last 10 s ÷ first 10 s: generous, as a warming process grows in its first seconds
 
 
@@ -38,7 +38,7 @@ def _soak():
 def soaked(tmp_path_factory):
     soak = _soak()
     folder = tmp_path_factory.mktemp("soak")
-    options = soak.Options(rate=100, duration=30, sample=5, code="worktree", drain=60, outbox_drain=0)
+    options = soak.Options(rate=RATE, duration=SECONDS, sample=5, code="worktree", drain=60, outbox_drain=0)
     result = soak.run(options, folder, soak.Source("worktree", folder))
     soak.report(result, folder / "soak.md", [], "SQLite")
     return soak, result, folder / "soak.md"
@@ -48,8 +48,8 @@ def test_every_delivery_is_answered_202(soaked):
     _, result, _ = soaked
     answers = result.answers()
     assert result.total("errors") == 0, result.load.error_samples
-    assert sum(answers.values()) == result.load.total == 3000
-    assert answers["accepted"] > 2500 and answers["duplicate"] > 0 and answers["ignored"] > 0     # the mix ran
+    assert sum(answers.values()) == result.load.total == RATE * SECONDS
+    assert answers["accepted"] > 0.9 * RATE * SECONDS and answers["duplicate"] and answers["ignored"]   # the mix ran
 
 
 def test_the_backlog_drains_and_every_stored_delivery_is_decided_once(soaked):
