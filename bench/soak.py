@@ -14,8 +14,9 @@ plus redeliveries of recent deliveries (`--duplicates`) and events intake ignore
 
 Every `--sample` s, read from the database, /proc and the fakes: backlog (received, not decided),
 deliveries decided, outbox rows waiting and sent with their lag (created_at -> finished_at), the
-RSS of gunicorn's master, its workers and the worker process, and the writes the fakes received.
-After the load, the same until backlog and outbox are empty (at most `--drain` s).
+RSS and CPU of gunicorn's master, its workers and the worker process, and the writes the fakes
+received. After the load, the same until the backlog is empty (within `--drain` s) and then the
+outbox (watched `--outbox-drain` s more; reported, not judged).
 
 Exit status 1 unless: no errors (any non-202 or connection error); accepted ≥ `--min-accepted` of
 the offered rate; backlog never above `--max-backlog-seconds` × rate in the last minute, and empty
@@ -103,22 +104,28 @@ def _template(payload: dict) -> bytes:
     return json.dumps(payload, indent=2).encode()
 
 
-def _fixture(platform: str, name: str, place_key) -> bytes:
+def _keyed(platform: str, name: str, *path: str) -> bytes:
+    """A fixture whose ticket key (at `path`, and in a Zendesk event's subject) is the placeholder KEY."""
     payload = json.loads((FIXTURES / platform / f"{name}.json").read_text())
-    place_key(payload)
+    node = payload
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = KEY
+    if "subject" in payload:        # Zendesk events name the ticket there too: zen:ticket:<id>
+        payload["subject"] = f"zen:ticket:{KEY}"
     return _template(payload)
 
 
 def _jira(name: str) -> bytes:
-    return _fixture("jira", name, lambda p: p["issue"].__setitem__("key", KEY))
+    return _keyed("jira", name, "issue", "key")
 
 
 def _zendesk_event(name: str) -> bytes:
-    return _fixture("zendesk", name, lambda p: p.update(subject=f"zen:ticket:{KEY}") or p["detail"].update(id=KEY))
+    return _keyed("zendesk", name, "detail", "id")
 
 
 def _zendesk_trigger(name: str) -> bytes:
-    return _fixture("zendesk", name, lambda p: p["ticket"].update(id=KEY))
+    return _keyed("zendesk", name, "ticket", "id")
 
 
 def _lifecycles() -> dict[str, tuple[list[bytes], list[bytes], list[bytes], float]]:
