@@ -133,11 +133,11 @@ outbox = Table(
     "outbox", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("platform", String(16), nullable=False),
-    Column("key", String(64), nullable=False, index=True),
+    Column("key", String(64), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("data", JSON, nullable=False),
     Column("request", JSON, nullable=False),                # the exact request(s), without credentials
-    Column("status", String(16), nullable=False, index=True),   # pending | sending | sent | skipped | dry_run | dead
+    Column("status", String(16), nullable=False),   # pending | sending | sent | skipped | dry_run | dead
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime(), nullable=False),
     Column("last_error", Text, nullable=False, default=""),
@@ -145,6 +145,10 @@ outbox = Table(
     Column("finished_at", UtcDateTime(), nullable=True),
     Column("delivery_id", Integer, nullable=True),
     Column("log_id", Integer, nullable=True),
+    # The worker walks due rows in order; and each claim, and each write's pacing of the ticket's next
+    # rows, looks at one ticket's unfinished rows. Without these a backlog made every claim read it all.
+    Index("ix_outbox_due", "status", "next_attempt_at", "id"),
+    Index("ix_outbox_ticket", "key", "platform", "status", "next_attempt_at"),
 )
 
 # After-action reviews: one per ticket at most, created in the processor's write that made the
