@@ -13,6 +13,8 @@ import random
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from .domain.actions import Action
@@ -23,13 +25,26 @@ from .logs import context
 log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)
 PASS_ROWS = 50              # rows a pass sends before it looks at the sweep (and at `stop`) again
+LANES = 4                   # rows of different tickets sent side by side, claimed and recorded in one commit each
 REMEMBERED_WRITES = 1024    # tickets whose last write time is kept for pacing, beyond those still within it
+
+
+@dataclass
+class _Outcome:
+    """What became of one row of a wave, recorded with the others in one commit."""
+    row: dict
+    status: str                         # sent | skipped | dry_run | dead, or pending to try again
+    error: str = ""
+    retry_at: datetime | None = None
+    hold: datetime | None = None        # a Retry-After: every write to the platform waits until then
+    next_write: datetime | None = None  # pacing: the ticket's next row waits until then
+    attempt: bool = True                # False: never sent (held back), so it used up no attempt
 
 
 class OutboxWorker:
     def __init__(self, store, clients: Mapping, clock: Clock, *, max_attempts: int = 20,
                  base_delay: float = 2.0, max_delay: float = 900.0, pacing: Mapping[str, float] | None = None,
-                 rng: random.Random | None = None, on_result=None):
+                 rng: random.Random | None = None, on_result=None, lanes: int = LANES):
         self.store, self.clients, self.clock = store, clients, clock
         self.max_attempts, self.base_delay, self.max_delay = max_attempts, base_delay, max_delay
         self.pacing = {platform: seconds for platform, seconds in (pacing or {}).items() if seconds > 0}
@@ -37,6 +52,9 @@ class OutboxWorker:
         self.on_result = on_result or (lambda platform, status: None)
         self.wake = threading.Event()
         self.holds: dict[str, datetime] = {}                    # platform -> when it lets us write again
+        self._holds_lock = threading.Lock()
+        self.lanes = max(lanes, 1)
+        self._pool: ThreadPoolExecutor | None = None
         self._last_write: dict[tuple[str, str], datetime] = {}  # (platform, ticket) -> when the last write began
 
     @classmethod
@@ -44,7 +62,7 @@ class OutboxWorker:
         """A worker with the ESCALATOR_OUTBOX_* retry policy and Jira's per-issue pacing."""
         return cls(store, clients, clock, max_attempts=settings.outbox_max_attempts,
                    base_delay=settings.outbox_base_delay, max_delay=settings.outbox_max_delay,
-                   pacing={"jira": settings.jira_issue_write_interval}, **options)
+                   pacing={"jira": settings.jira_issue_write_interval}, lanes=settings.outbox_lanes, **options)
 
     def take_over(self) -> int:
         """Become the only sender (SQLite's elected worker): rows a dead predecessor left `sending` are free at
@@ -56,27 +74,25 @@ class OutboxWorker:
         return freed
 
     def run_once(self, limit: int = PASS_ROWS, stop: threading.Event | None = None) -> int:
-        """Send what is due now, row by row until `stop` is set; the number of rows attempted."""
+        """Send what is due now, a wave of rows at a time until `stop` is set; the number of rows attempted."""
         now = self.clock.now()
         with self.store.transaction() as tx:
             tx.release_stuck(now - STUCK_AFTER)
         attempted = 0
-        while attempted < limit:       # one row per claim: several workers share a backlog row by row
+        while attempted < limit:
             if stop is not None and stop.is_set():     # stopping: the rest stay pending for the restart
                 break
-            with self.store.transaction() as tx:
-                self._keep_holds(tx)       # rows queued since a platform said "wait" wait too
-                row = tx.claim_in_ticket_order(now)
-            if row is None:
+            rows = self._claim_wave(now)
+            if not rows:
                 return attempted
-            self._send(row)
-            attempted += 1
+            self._record(self._send_all(rows))
+            attempted += len(rows)
         return attempted
 
     def run_forever(self, stop: threading.Event, interval: float = 1.0) -> None:
         while not stop.is_set():
             try:
-                full = self.run_once(limit=PASS_ROWS, stop=stop) == PASS_ROWS
+                full = self.run_once(limit=PASS_ROWS, stop=stop) >= PASS_ROWS
             except Exception:      # a database hiccup must not kill the worker thread
                 log.exception("outbox pass failed; retrying in %.0fs", interval)
                 full = False
@@ -84,50 +100,71 @@ class OutboxWorker:
                 self.wake.wait(interval)
                 self.wake.clear()
 
-    def _send(self, row: dict) -> None:
-        action = Action(row["platform"], row["key"], row["kind"], row["data"])
+    # -- a wave: claimed in one transaction, sent side by side, recorded in one transaction ----------
+
+    def _claim_wave(self, now: datetime) -> list[dict]:
+        """Up to `lanes` due rows, each of another ticket (a ticket's next row waits behind one `sending`)."""
+        rows: list[dict] = []
+        with self.store.transaction() as tx:
+            self._keep_holds(tx)       # rows queued since a platform said "wait" wait too
+            while len(rows) < self.lanes and (row := tx.claim_in_ticket_order(now)) is not None:
+                rows.append(row)
+        return rows
+
+    def _send_all(self, rows: list[dict]) -> list[_Outcome]:
+        # Side by side: a platform's answer takes far longer than our part, and tickets are independent.
+        if len(rows) == 1:
+            return [self._send(rows[0])]
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="escalator-outbox-lane")
+        return list(self._pool.map(self._send, rows))
+
+    def _send(self, row: dict) -> _Outcome:
         client = self.clients.get(row["platform"])
         if client is None:      # credentials were removed since the row was queued
-            self._finish(row, "dry_run", "")
-            return
+            return _Outcome(row, "dry_run")
         self._pace(row)
+        held = self.holds.get(row["platform"])
+        if held is not None and held > self.clock.now():    # another lane was just told to wait
+            return _Outcome(row, "pending", "held: the platform asked us to wait", retry_at=held, attempt=False)
         try:
-            result = client.apply(action)
+            result = client.apply(Action(row["platform"], row["key"], row["kind"], row["data"]))
         except RemoteActionError as exc:
             self._wrote(row)
-            self._failed(row, exc)
-            return
-        self._finish(row, result.status, "", paced=True)
+            return self._failed(row, exc)
+        return _Outcome(row, result.status, next_write=self._wrote(row))
 
-    def _failed(self, row: dict, exc: RemoteActionError) -> None:
+    def _failed(self, row: dict, exc: RemoteActionError) -> _Outcome:
         now = self.clock.now()      # after the answer: a Retry-After counts from when it was given
         retryable = getattr(exc, "retryable", True)
         if not retryable or row["attempts"] >= self.max_attempts:
             log.warning("write-back %s for %s %s is dead after %d attempt(s): %s", row["kind"], row["platform"],
                         row["key"], row["attempts"], exc,
                         extra=context(outbox=row["id"], platform=row["platform"], ticket=row["key"]))
-            self._finish(row, "dead", str(exc))
-            return
+            return _Outcome(row, "dead", str(exc))
         retry_after = getattr(exc, "retry_after", None)
         delay = max(self.backoff(row["attempts"]), retry_after or 0)
+        hold = self._note_hold(row["platform"], now + timedelta(seconds=retry_after)) if retry_after else None
+        return _Outcome(row, "pending", str(exc), retry_at=now + timedelta(seconds=delay), hold=hold)
+
+    def _record(self, outcomes: list[_Outcome]) -> None:
+        """Every outcome of a wave in one commit: the rows finished or rescheduled, and the waits they ask for."""
         with self.store.transaction() as tx:
-            tx.finish(row["id"], status="pending", now=now, error=str(exc), retry_at=now + timedelta(seconds=delay))
-            if retry_after:
-                self._hold_platform(tx, row["platform"], now + timedelta(seconds=retry_after))
-        self.on_result(row["platform"], "retry")
+            now = self.clock.now()
+            for o in outcomes:
+                tx.finish(o.row["id"], status=o.status, now=now, error=o.error, retry_at=o.retry_at,
+                          attempt=o.attempt)
+                if o.hold is not None:
+                    tx.hold(o.row["platform"], o.hold)
+                if o.next_write is not None:      # the ticket's next row waits, whichever worker takes it
+                    tx.hold(o.row["platform"], o.next_write, key=o.row["key"])
+        for o in outcomes:
+            self.on_result(o.row["platform"], "retry" if o.status == "pending" else o.status)
 
     def backoff(self, attempts: int) -> float:
         """Exponential backoff with jitter: about base * 2^(n-1), between half and all of it."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** max(attempts - 1, 0))
         return ceiling * (0.5 + self.rng.random() / 2)
-
-    def _finish(self, row: dict, status: str, error: str, *, paced: bool = False) -> None:
-        with self.store.transaction() as tx:
-            tx.finish(row["id"], status=status, now=self.clock.now(), error=error)
-            next_write = self._wrote(row) if paced else None
-            if next_write is not None:      # the ticket's next row waits, whichever worker takes it
-                tx.hold(row["platform"], next_write, key=row["key"])
-        self.on_result(row["platform"], status)
 
     # -- what the platform asked of us -----------------------------------------------------------
 
@@ -154,20 +191,23 @@ class OutboxWorker:
         self._last_write[(row["platform"], row["key"])] = now
         return now + timedelta(seconds=spacing)
 
-    def _hold_platform(self, tx, platform: str, until: datetime) -> None:
-        if until > self.holds.get(platform, until - timedelta(seconds=1)):
-            log.info("%s asked to wait: every write to it is held until %s", platform, until.isoformat(),
-                     extra=context(platform=platform))
-            self.holds[platform] = until
-        tx.hold(platform, self.holds[platform])
+    def _note_hold(self, platform: str, until: datetime) -> datetime:
+        """Remember a platform's "wait until"; the latest such time (lanes may hear it at once)."""
+        with self._holds_lock:
+            if until > self.holds.get(platform, until - timedelta(seconds=1)):
+                log.info("%s asked to wait: every write to it is held until %s", platform, until.isoformat(),
+                         extra=context(platform=platform))
+                self.holds[platform] = until
+            return self.holds[platform]
 
     def _keep_holds(self, tx) -> None:
         now = self.clock.now()
-        for platform, until in list(self.holds.items()):
-            if until <= now:
-                del self.holds[platform]
-            else:
-                tx.hold(platform, until)
+        with self._holds_lock:
+            for platform, until in list(self.holds.items()):
+                if until <= now:
+                    del self.holds[platform]
+                else:
+                    tx.hold(platform, until)
 
 
 def retry_dead(store, outbox_id: int, now: datetime) -> tuple[bool, str | None]:

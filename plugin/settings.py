@@ -159,6 +159,8 @@ class OutboxSettings(Section):
     between half and all of that), so it goes dead after 1 h 23 min at the soonest: a platform down for
     an hour loses nothing.
     """
+    # Rows of different tickets sent side by side: a platform's answer takes longer than our part.
+    outbox_lanes: int = field(default=4, metadata={"expects": "how many write-backs at once, e.g. 4"})
     outbox_max_attempts: int = field(default=20, metadata={"expects": "how many sends before a dead letter, e.g. 20"})
     outbox_base_delay: float = field(default=2.0, metadata={
         "minimum": 0.01, "expects": "seconds before the first retry, above 0, e.g. 2"})

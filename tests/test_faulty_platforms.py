@@ -122,15 +122,20 @@ def applied_order(fake: FakePlatform) -> dict[str, list[tuple[str, str, str]]]:
     return order
 
 
+IN_FLIGHT = 0.5     # seconds after a 429 in which another lane's request may already have been on its way
+
+
 def early_after_retry_after(fake: FakePlatform, *, whole_platform: bool) -> list[str]:
     """Requests that arrived before a Retry-After they were given ran out: the same request again or, with
-    `whole_platform`, any request to that platform."""
+    `whole_platform`, any request to that platform that left after the worker could have heard the 429
+    (a worker's lanes send side by side, so one may have been in flight as another was answered)."""
     early = []
     for throttled in (s for s in fake.seen if s.answer == 429):
         until = throttled.done + throttled.retry_after
         for later in fake.seen:
             same = (later.method, later.path, later.body) == (throttled.method, throttled.path, throttled.body)
-            if throttled.done < later.at < until and (same or whole_platform):
+            if throttled.done < later.at < until and (same or (whole_platform and later.at > throttled.done
+                                                                 + IN_FLIGHT)):
                 early.append(f"{later.method} {later.path} {until - later.at:.3f} s early")
     return early
 

@@ -362,12 +362,16 @@ class Transaction(OutboxClaims):
         return dict(rows)
 
     def finish(self, outbox_id: int, *, status: str, now: datetime, error: str = "",
-               retry_at: datetime | None = None) -> None:
+               retry_at: datetime | None = None, attempt: bool = True) -> None:
+        """A row sent, refused or dead; or, with `retry_at`, back to pending until then (`attempt=False`: it was
+        held back unsent, so the claim's attempt is given back)."""
         values = {"status": status, "last_error": error}
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
         else:
             values["finished_at"] = now
+        if not attempt:
+            values["attempts"] = outbox.c.attempts - 1
         self.conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(**values))
 
     def release_stuck(self, older_than: datetime) -> int:
