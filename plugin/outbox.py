@@ -3,8 +3,9 @@
 Rows are committed with the delivery that caused them, so a crash loses nothing: a row left in
 `sending` goes back to `pending` after a while (the sweep), and writers are idempotent, so a
 write sent twice leaves the ticket the same. A ticket's rows go out one at a time in the order
-they were decided, spaced by the platform's pacing (Jira limits writes per issue); a `Retry-After`
-holds every write to that platform, since its rate limits count per account, not per ticket.
+they were decided, spaced by the platform's pacing (Jira limits writes per issue); different
+tickets' rows go out side by side, a wave at a time. A `Retry-After` holds every write to that
+platform, since its rate limits count per account, not per ticket.
 """
 from __future__ import annotations
 
