@@ -38,7 +38,8 @@ def new_draft(notification: Notification, outbound: Outbound, event: TicketEvent
     actions = [{"platform": a.platform, "kind": a.kind, "data": a.data} for a in outbound.actions]
     messages = [{"platform": "comms", "kind": "message", "data": m.as_dict()} for m in outbound.messages]
     text = (outbound.actions[0].data.get("body", "") if outbound.actions else outbound.messages[0].text)
-    recipients = [", ".join(m.to) for m in outbound.messages] + (["the ticket (public)"] if outbound.actions else [])
+    recipients = [", ".join(m.to) for m in outbound.messages] + [
+        f"the ticket ({'public' if a.data.get('public') else 'internal'})" for a in outbound.actions]
     send_at = now + notification.after if notification.send == DRAFT_THEN_AUTO and notification.after else None
     return NewDraft(event.platform, event.key, notification.situation, notification.channel, notification.template,
                     notification.send, decision.owner, decision.level, text, variables, actions + messages,
