@@ -56,6 +56,7 @@ class OutboxWorker:
         self._holds_lock = threading.Lock()
         self.lanes = max(lanes, 1)
         self._pool: ThreadPoolExecutor | None = None
+        self.sender: int | None = None      # PostgreSQL: this worker's id while alive (0: none needed)
         self._last_write: dict[tuple[str, str], datetime] = {}  # (platform, ticket) -> when the last write began
 
     @classmethod
@@ -77,8 +78,11 @@ class OutboxWorker:
     def run_once(self, limit: int = PASS_ROWS, stop: threading.Event | None = None) -> int:
         """Send what is due now, a wave of rows at a time until `stop` is set; the number of rows attempted."""
         now = self.clock.now()
+        if self.sender is None and hasattr(self.store, "register_sender"):
+            self.sender = self.store.register_sender() or 0
         with self.store.transaction() as tx:
             tx.release_stuck(now - STUCK_AFTER)
+            tx.release_orphans()
         attempted = 0
         while attempted < limit:
             if stop is not None and stop.is_set():     # stopping: the rest stay pending for the restart
@@ -108,7 +112,7 @@ class OutboxWorker:
         rows: list[dict] = []
         with self.store.transaction() as tx:
             self._keep_holds(tx)       # rows queued since a platform said "wait" wait too
-            while len(rows) < self.lanes and (row := tx.claim_in_ticket_order(now)) is not None:
+            while len(rows) < self.lanes and (row := tx.claim_in_ticket_order(now, self.sender or None)) is not None:
                 rows.append(row)
         return rows
 

@@ -21,9 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
-from plugin.outbox import STUCK_AFTER
 from plugin.store.schema import deliveries, outbox
 
 from .cluster import FakePlatform, _canonical, expected_writes, wait_until
@@ -357,17 +356,6 @@ def orphans(engine, killed_at: datetime) -> set[int]:
     with engine.connect() as conn:
         found = conn.execute(select(outbox.c.id, outbox.c.next_attempt_at).where(outbox.c.status == "sending")).all()
     return {row_id for row_id, claimed in found if _utc(claimed) <= killed_at}
-
-
-def sweep_orphans(engine, ids: set[int]) -> int:
-    """Let the stuck-row sweep's five minutes pass for these rows: claimed that much earlier."""
-    moved = 0
-    with engine.begin() as conn:
-        for row_id, claimed in conn.execute(select(outbox.c.id, outbox.c.next_attempt_at)
-                                            .where(outbox.c.id.in_(ids), outbox.c.status == "sending")).all():
-            moved += conn.execute(update(outbox).where(outbox.c.id == row_id)
-                                  .values(next_attempt_at=_utc(claimed) - STUCK_AFTER * 2)).rowcount
-    return moved
 
 
 def delivery_counts(engine) -> Counter:

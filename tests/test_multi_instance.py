@@ -172,3 +172,18 @@ def _breaches(engine, keys: list[str]) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(escalation_log).where(
             escalation_log.c.key.in_(keys), escalation_log.c.event_kind == "sla_breached")).scalar_one()
+
+
+def test_a_row_a_dead_sender_left_sending_is_freed_at_once_and_a_live_ones_never(two_stores):
+    first, second = two_stores
+    row_id = queued(first, Action("jira", "K-9", "assign", {"assignee": "a"}))
+    dying = SqlStore(first.url)
+    sender = dying.register_sender()
+    with dying.transaction() as tx:
+        assert tx.claim_in_ticket_order(START, sender)["id"] == row_id
+    with second.transaction() as tx:
+        assert tx.release_orphans() == 0           # its sender is alive: still its own
+    dying.dispose()                                 # the sender's host dies, and its session with it
+    with second.transaction() as tx:
+        assert tx.release_orphans() == 1            # free at once, not five minutes on
+        assert tx.claim_in_ticket_order(START)["id"] == row_id

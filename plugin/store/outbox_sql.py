@@ -5,19 +5,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import exists, select, text, update
 from sqlalchemy.engine import Connection
 
 from .schema import outbox
 
 UNFINISHED = ("pending", "sending")
+SENDERS = 0x45534332        # the advisory-lock namespace of live outbox senders (tickets use ...31)
+# A live sender holds its lock for life, so trying it fails; a dead one's is free (and held just for this commit).
+_RELEASE_ORPHANS = text("UPDATE outbox SET status = 'pending' WHERE status = 'sending' AND claimed_by IS NOT NULL "
+                        "AND pg_try_advisory_xact_lock(:namespace, claimed_by)")
 
 
 class OutboxClaims:
     """Mixed into the SQL store's Transaction, which holds `conn`."""
     conn: Connection
 
-    def claim_in_ticket_order(self, now: datetime) -> dict | None:
+    def claim_in_ticket_order(self, now: datetime, sender: int | None = None) -> dict | None:
         """Take the next due row whose ticket has no older row still unfinished; rows other workers are
         taking are skipped, never waited for. So a ticket's writes land one at a time in the order they
         were decided: a retried assignment never overwrites a later one."""
@@ -28,9 +32,17 @@ class OutboxClaims:
                .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(1)
                .with_for_update(skip_locked=True).scalar_subquery())
         row = self.conn.execute(update(outbox).where(outbox.c.id == due, outbox.c.status == "pending")
-                                .values(status="sending", attempts=outbox.c.attempts + 1, next_attempt_at=now)
+                                .values(status="sending", attempts=outbox.c.attempts + 1, next_attempt_at=now,
+                                        claimed_by=sender)
                                 .returning(*outbox.c)).mappings().first()
         return dict(row) if row is not None else None
+
+    def release_orphans(self) -> int:
+        """PostgreSQL: rows whose sender has died (its advisory lock is free) go back to `pending` at once,
+        instead of after the sweep's wait, which also holds up each such ticket's later rows."""
+        if self.conn.dialect.name != "postgresql":
+            return 0
+        return self.conn.execute(_RELEASE_ORPHANS, {"namespace": SENDERS}).rowcount
 
     def hold(self, platform: str, until: datetime, key: str | None = None) -> int:
         """Pending rows of `platform` (of one ticket, with `key`) wait until `until`; the number moved."""

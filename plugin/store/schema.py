@@ -145,6 +145,8 @@ outbox = Table(
     Column("finished_at", UtcDateTime(), nullable=True),
     Column("delivery_id", Integer, nullable=True),
     Column("log_id", Integer, nullable=True),
+    # PostgreSQL: the sender that claimed a `sending` row (its advisory lock lives as long as it does).
+    Column("claimed_by", Integer, nullable=True),
     # The worker walks due rows in order; and each claim, and each write's pacing of the ticket's next
     # rows, looks at one ticket's unfinished rows. Without these a backlog made every claim read it all.
     Index("ix_outbox_due", "status", "next_attempt_at", "id"),

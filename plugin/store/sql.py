@@ -1,11 +1,12 @@
 """The SQL store: one code path for embedded SQLite (WAL) and PostgreSQL."""
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import bindparam, create_engine, event, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, create_engine, event, func, insert, select, text, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
@@ -14,7 +15,7 @@ from .claims import lock_tickets, refs_of, unlock_tickets
 from .drafts_sql import NEXT_DRAFT, SqlDrafts, write_drafts
 from .intake_writer import IntakeWriter
 from .migrate import prepare_schema
-from .outbox_sql import OutboxClaims
+from .outbox_sql import SENDERS, OutboxClaims
 from .port import (
     DECIDED,
     FAILED,
@@ -45,6 +46,7 @@ class SqlStore(SqlReviews, SqlDrafts):
             event.listen(self.engine, "begin", _sqlite_begin)
         prepare_schema(self.engine, upgrade=url.startswith("sqlite"))
         self.intake = IntakeWriter(self.engine)
+        self._senders: list[Connection] = []       # connections holding live outbox senders' locks
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -154,7 +156,25 @@ class SqlStore(SqlReviews, SqlDrafts):
         with self.engine.connect() as conn:
             conn.execute(select(1))
 
+    def register_sender(self) -> int | None:
+        """PostgreSQL: an id for an outbox sender, alive as long as this store (its advisory lock is held on a
+        connection of its own); its `sending` rows are freed the moment it dies. None on SQLite, which
+        has one sender at a time (see `OutboxWorker.take_over`)."""
+        if self.sqlite:
+            return None
+        conn = self.engine.connect()
+        while True:
+            sender = secrets.randbelow(2**31 - 1) + 1
+            if conn.execute(text("SELECT pg_try_advisory_lock(:namespace, :sender)"),
+                            {"namespace": SENDERS, "sender": sender}).scalar():
+                conn.commit()
+                self._senders.append(conn)
+                return sender
+
     def dispose(self) -> None:
+        for conn in self._senders:
+            conn.close()
+        self._senders.clear()
         self.engine.dispose()
 
 
