@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from .comms import Outbound
+from .domain.actions import Action
 from .domain.decision import Decision, Notification
 from .domain.drafts import (
     ACTION_KEY,
@@ -32,17 +32,17 @@ MAX_ID = 2**31 - 1
 DRAFT_ACTION = "dashboard"      # deliveries.authenticated_by of an action on a draft: never a webhook's
 
 
-def new_draft(notification: Notification, outbound: Outbound, event: TicketEvent, decision: Decision, *,
+def new_draft(notification: Notification, queued: list[Action], event: TicketEvent, decision: Decision, *,
               variables: dict, now: datetime) -> NewDraft:
-    """The held message: its actions as planned (marker included, so a retried send stays single)."""
-    actions = [{"platform": a.platform, "kind": a.kind, "data": a.data} for a in outbound.actions]
-    messages = [{"platform": "comms", "kind": "message", "data": m.as_dict()} for m in outbound.messages]
-    text = (outbound.actions[0].data.get("body", "") if outbound.actions else outbound.messages[0].text)
-    recipients = [", ".join(m.to) for m in outbound.messages] + [
-        f"the ticket ({'public' if a.data.get('public') else 'internal'})" for a in outbound.actions]
+    """The held message: `queued` are the actions an automatic send would have queued (markers included,
+    so a retried send stays single), kept to be queued with the text someone chose."""
+    first = queued[0].data
+    recipients = [f"the ticket ({'public' if a.data.get('public') else 'internal'})" if "body" in a.data
+                  else ", ".join(a.data["to"]) for a in queued]
     send_at = now + notification.after if notification.send == DRAFT_THEN_AUTO and notification.after else None
     return NewDraft(event.platform, event.key, notification.situation, notification.channel, notification.template,
-                    notification.send, decision.owner, decision.level, text, variables, actions + messages,
+                    notification.send, decision.owner, decision.level, first.get("body", first.get("text", "")),
+                    variables, [{"platform": a.platform, "kind": a.kind, "data": a.data} for a in queued],
                     recipients, send_at)
 
 

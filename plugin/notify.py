@@ -62,13 +62,14 @@ class Notifier:
             outbound = plan_notification(notification, matrix=matrix, templates_dir=matrix.templates_dir,
                                          ticket=ticket, context=context, marker=f"{marker}-{index}",
                                          render=self.render)
-            held = notification.send != AUTO and bool(outbound.actions or outbound.messages)
+            messages = [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in outbound.messages]
+            held = notification.send != AUTO and bool(outbound.actions or messages)
             if held:
-                self._hold(planned, notification, outbound, event, decision, matrix, context, now,
-                           f"{marker}-{index}-draft")
+                self._hold(planned, notification, [*outbound.actions, *messages], event, decision, matrix, context,
+                           now, f"{marker}-{index}-draft")
             else:
                 planned.actions += outbound.actions
-                planned.messages += [Action(COMMS, event.key, MESSAGE, m.as_dict()) for m in outbound.messages]
+                planned.messages += messages
             planned.log.append({
                 "situation": notification.situation, "channel": notification.channel,
                 "template": notification.template,
@@ -77,13 +78,14 @@ class Notifier:
                 "withheld": list(outbound.withheld), "problems": list(outbound.problems)})
         return planned
 
-    def _hold(self, planned: Planned, notification, outbound, event, decision, matrix, context, now,
+    def _hold(self, planned: Planned, notification, queued: list[Action], event, decision, matrix, context, now,
               marker: str) -> None:
-        """Keep the rendered message as a draft, and tell the team where to tailor it: an internal note on
-        the ticket (with a marker of its own: the decision's note has the default one, and a note whose
-        marker is already on the ticket is taken as sent) and a message on the owner's own channel."""
+        """Keep the rendered message (`queued`: what an automatic send would queue) as a draft, and tell the
+        team where to tailor it: an internal note on the ticket (with a marker of its own: the decision's
+        note has the default one, and a note whose marker is already on the ticket is taken as sent) and a
+        message on the owner's own channel."""
         variables = self._used(matrix, notification, context)
-        draft = new_draft(notification, outbound, event, decision, variables=variables, now=now)
+        draft = new_draft(notification, queued, event, decision, variables=variables, now=now)
         planned.drafts.append(draft)
         link = f"{self.dashboard_url}/tickets/{event.platform}/{quote(event.key, safe='')}#drafts"
         note = review_note(draft.template_text, link, draft.mode, draft.send_at)

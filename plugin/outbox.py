@@ -3,9 +3,9 @@
 Rows are committed with the delivery that caused them, so a crash loses nothing: a row a dead
 worker left in `sending` goes back to `pending` at once (SQLite: the worker taking over; PostgreSQL:
 its sender's lock is free), or after a while if its sender is alive but stuck (the sweep); and
-writers are idempotent, so a write sent twice leaves the ticket the same. A ticket's rows go out one at a time in the order
-they were decided, spaced by the platform's pacing (Jira limits writes per issue); different
-tickets' rows go out side by side, a wave at a time. A `Retry-After` holds every write to that
+writers are idempotent, so a write sent twice leaves the ticket the same. A ticket's rows go out
+one at a time in the order they were decided, spaced by the platform's pacing (Jira limits writes
+per issue); different tickets' rows go out side by side, a wave at a time. A `Retry-After` holds every write to that
 platform, since its rate limits count per account, not per ticket.
 """
 from __future__ import annotations

@@ -83,12 +83,7 @@ def test_sigterm_lets_the_write_back_in_flight_land_and_leaves_the_rest_pending(
 
 
 def _outbox_statuses(tmp_path) -> dict[str, int]:
-    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'data' / 'escalator.db'}")
-    try:
-        with engine.connect() as conn:
-            return dict(conn.execute(sqlalchemy.text("SELECT status, count(*) FROM outbox GROUP BY status")).all())
-    finally:
-        engine.dispose()
+    return _pairs(tmp_path, "SELECT status, count(*) FROM outbox GROUP BY status")
 
 
 def _post(base: str, i: int) -> requests.Response:
@@ -98,9 +93,14 @@ def _post(base: str, i: int) -> requests.Response:
 
 
 def _statuses(tmp_path) -> dict[int, str]:
+    return _pairs(tmp_path, "SELECT id, status FROM deliveries")
+
+
+def _pairs(tmp_path, query: str) -> dict:
+    """A two-column query on the server's SQLite file, as a dict."""
     engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'data' / 'escalator.db'}")
     try:
         with engine.connect() as conn:
-            return dict(conn.execute(sqlalchemy.text("SELECT id, status FROM deliveries")).all())
+            return dict(conn.execute(sqlalchemy.text(query)).all())
     finally:
         engine.dispose()
