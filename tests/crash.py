@@ -285,10 +285,12 @@ class OneServe:
         return datetime.now(UTC)
 
     def kill_everything(self) -> datetime:
+        """Serve and its processes, not started again until `restart` (so what they left can be read first)."""
         self.processes.kill("serve")
-        killed_at = datetime.now(UTC)
+        return datetime.now(UTC)
+
+    def restart(self) -> None:
         self.start()
-        return killed_at
 
     def _children(self, wanted) -> list[int]:
         master = self.processes.running["serve"].pid
@@ -336,13 +338,15 @@ class TwoOfEach:
         return killed_at
 
     def kill_everything(self) -> datetime:
+        """Every process, not started again until `restart` (so what they left can be read first)."""
         for name in (*self.SERVES, *self.WORKERS):
             self.processes.kill(name)
-        killed_at = datetime.now(UTC)
+        return datetime.now(UTC)
+
+    def restart(self) -> None:
         self._start_workers()
         for name in self.SERVES:
             self.processes.serve(name, "--no-worker")
-        return killed_at
 
     def _start_workers(self) -> None:
         for name in self.WORKERS:

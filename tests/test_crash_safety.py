@@ -223,6 +223,7 @@ class Crasher:
         self.found["timers"] = watch_for(lambda: _breaches(self.engine, quiet), 60, "a breach")
         self.found["timers due"] = 2 * len(quiet)
         self._orphaned("timers", self.cluster.kill_everything())
+        self.cluster.restart()
 
     def _orphaned(self, what: str, killed_at) -> None:
         # A row may be left `sending` by two kills: a wave claims several tickets' rows, so the write one
@@ -259,8 +260,10 @@ def test_after_sigkills_every_write_back_reaches_the_platform_with_its_effect_on
     written = {o["id"]: o for o in rows(crashed.engine, outbox) if o["platform"] in ("jira", "zendesk")}
     unsent = {n for n, row in written.items() if row["status"] != "sent"}
     assert {(written[n]["kind"], written[n]["status"]) for n in unsent} <= {("note", "skipped")}
-    # The note held at a kill was found on the ticket when it was retried; only a note killed in flight was.
-    assert unsent & crashed.orphans["note"] and unsent <= set().union(*crashed.orphans.values()), unsent
+    # The note held at a kill was found on the ticket when it was retried; only a note killed in flight was,
+    # so each one skipped was claimed again. (Which kill left it is read just after the kill, racing the
+    # restarted worker on SQLite, which frees what it finds `sending` at once: so not asserted per kill.)
+    assert unsent & crashed.orphans["note"] and all(written[n]["attempts"] > 1 for n in unsent), unsent
     jira, zendesk = crashed.fakes
     planned = planned_writes(list(written.values()), {"jira": jira.url, "zendesk": zendesk.url})
     wanted = Counter(write for _, write in planned)
